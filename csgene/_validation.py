@@ -1,0 +1,122 @@
+"""Input checks shared by the Python layer. Kernels never validate; everything passes here first.
+
+Messages follow one pattern: what was expected, what was got, and how to fix it.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.utils import check_random_state  # noqa: F401  (re-exported for csgene modules)
+
+from .exceptions import InputError
+
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def check_matrix(
+    X,
+    name: str = "X",
+    *,
+    dtype=FLOAT_DTYPES,
+    nonnegative: bool = False,
+    min_rows: int = 1,
+    min_cols: int = 1,
+    order: str | None = None,
+    copy: bool = False,
+) -> np.ndarray:
+    """Return ``X`` as a finite 2-D float array or raise :class:`InputError`.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_rows, n_cols)
+    name : str
+        Name used in messages (e.g. ``"X_train"``).
+    dtype : dtype or tuple of dtypes
+        Accepted dtypes; the first is used when ``X`` has another dtype.
+    nonnegative : bool
+        Refuse negative entries (counts, NMF inputs).
+    min_rows, min_cols : int
+        Minimum shape.
+    order : {"C", "F", None}
+        Memory layout of the result.
+    copy : bool
+        Always copy.
+    """
+    if hasattr(X, "toarray"):
+        X = X.toarray()
+    try:
+        arr = np.asarray(X)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} could not be converted to a numeric array ({exc}).") from exc
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or arr.dtype == bool
+    ):
+        raise InputError(
+            f"{name} must be numeric, got dtype {arr.dtype}. Convert it with "
+            f"np.asarray({name}, dtype=float) after removing non-numeric entries."
+        )
+    if arr.ndim != 2:
+        raise InputError(
+            f"{name} must be 2-D (n_samples, n_genes), got {arr.ndim}-D with shape {arr.shape}. "
+            f"Use {name}.reshape(1, -1) for a single sample."
+        )
+    if arr.shape[0] < min_rows or arr.shape[1] < min_cols:
+        raise InputError(
+            f"{name} has shape {arr.shape}; need at least {min_rows} row(s) and {min_cols} column(s)."
+        )
+    dtypes = dtype if isinstance(dtype, tuple) else (dtype,)
+    target = arr.dtype if arr.dtype in dtypes else np.dtype(dtypes[0])
+    arr = np.array(arr, dtype=target, order=order or "K", copy=copy or None)
+    if order == "C" and not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr)
+    if order == "F" and not arr.flags.f_contiguous:
+        arr = np.asfortranarray(arr)
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad = np.argwhere(~finite)[0]
+        n_bad = int((~finite).sum())
+        raise InputError(
+            f"{name} contains {n_bad} NaN or infinite value(s) (first at row {bad[0]}, column "
+            f"{bad[1]}). Remove or impute them (e.g. np.nan_to_num) before calling csgene."
+        )
+    if nonnegative and arr.size and arr.min() < 0:
+        bad = np.argwhere(arr < 0)[0]
+        raise InputError(
+            f"{name} contains negative values (min {arr.min():g}, first at row {bad[0]}, column "
+            f"{bad[1]}), but counts or nonnegative data are required. Pass raw or "
+            f"normalised counts, not log-ratios or centred data."
+        )
+    return arr
+
+
+def check_positive_int(value, name: str, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """Return ``value`` as an int in ``[minimum, maximum]`` or raise :class:`InputError`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputError(f"{name} must be an integer, got {value!r} ({type(value).__name__}).")
+    value = int(value)
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" and at most {maximum}" if maximum is not None else ""
+        raise InputError(f"{name} must be at least {minimum}{upper}, got {value}.")
+    return value
+
+
+def check_positive_float(value, name: str, *, allow_zero: bool = False, allow_inf: bool = False) -> float:
+    """Return ``value`` as a float > 0 (or >= 0) or raise :class:`InputError`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"{name} must be a number, got {value!r} ({type(value).__name__}).")
+    value = float(value)
+    if np.isnan(value) or (np.isinf(value) and not allow_inf) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise InputError(f"{name} must be finite and {bound}, got {value}.")
+    return value
+
+
+def check_same_width(A: np.ndarray, B: np.ndarray, a_name: str, b_name: str, what: str = "genes") -> None:
+    """Raise :class:`InputError` unless ``A`` and ``B`` have the same number of columns."""
+    if A.shape[1] != B.shape[1]:
+        raise InputError(
+            f"{a_name} has {A.shape[1]} {what} (columns) but {b_name} has {B.shape[1]}. "
+            f"Both must use the same {what} in the same order; arrays are (n_samples, n_genes)."
+        )
