@@ -1,0 +1,7 @@
+"""``python -m csgene``: the same as the ``csgene`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,345 @@
+"""The ``csgene`` command (also ``python -m csgene``).
+
+Subcommands: ``run`` (the seed paper's experiment), ``fit``, ``design``, ``simulate``,
+``recover``, ``info``, ``plot``. Errors caused by input print one line and exit with status 2;
+``--verbose`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from ._version import __version__
+from .exceptions import CsgeneError, InputError
+
+log = logging.getLogger("csgene")
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
+
+
+def _name_list(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _snr(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"SNR must be a number or 'inf', got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"SNR must be > 0 (inf = no noise), got {text!r}")
+    return value
+
+
+# --------------------------------------------------------------------------- subcommands
+
+
+def cmd_run(args) -> int:
+    from .experiment import ExperimentConfig, format_table, run_experiment, summarize
+    from .methods import default_methods
+
+    config = ExperimentConfig(
+        data=args.data,
+        methods=args.methods or list(default_methods()),
+        measurements=args.measurements,
+        repeats=args.repeats,
+        samples=args.samples,
+        genes=args.genes,
+        snr=args.snr,
+        seed=args.seed,
+        preprocess=args.preprocess,
+        sparsity=args.sparsity,
+        modules=args.modules,
+        design=args.design,
+        test_fraction=args.test_fraction,
+        device=args.device,
+    )
+    rows = run_experiment(config, args.out, quiet=args.quiet)
+    summary = summarize(rows)
+    for metric in ("pearson_sample", "pearson_sample_centered", "distance_corr", "pearson_gene"):
+        print(format_table(summary, metric))
+        print()
+    failed = sorted({r["method"] for r in rows if r.get("error")})
+    if failed:
+        print(f"methods with errors (see the error column of results.csv): {', '.join(failed)}")
+    print(f"results: {Path(args.out) / 'results.csv'}  summary: {Path(args.out) / 'summary.csv'}  "
+          f"plots: {Path(args.out)}/*.png")
+    return 0
+
+
+def cmd_fit(args) -> int:
+    from . import io
+    from .pipeline import CompressedSensing
+
+    data = io.read(args.data, n_samples=args.samples, n_genes=args.genes, random_state=args.seed,
+                   dtype=np.float64)
+    model = CompressedSensing(
+        args.method, n_measurements=args.measurements, design=_design_arg(args, data.gene_names),
+        preprocess=args.preprocess, n_modules=args.modules, sparsity=args.sparsity, snr=args.snr,
+        random_state=args.seed,
+    ).fit(data.X, gene_names=data.gene_names)
+    path = model.save(args.out)
+    print(f"model ({args.method}, {data.X.shape[0]} training samples × {data.X.shape[1]} genes, "
+          f"{model.design_.shape[0]} measurements) written to {path}")
+    return 0
+
+
+def _design_arg(args, gene_names):
+    if getattr(args, "design_file", None):
+        from .measure import read_design_csv
+
+        A, _ = read_design_csv(args.design_file, gene_names=gene_names)
+        return A
+    return args.design
+
+
+def cmd_design(args) -> int:
+    from .measure import make_design, write_design_csv
+
+    gene_names = _genes_from(args.genes_from)
+    A = make_design(args.kind, args.measurements, len(gene_names), random_state=args.seed)
+    write_design_csv(args.out, A, gene_names)
+    print(f"{args.kind} design with {A.shape[0]} composites over {A.shape[1]} genes written to {args.out}")
+    return 0
+
+
+def _genes_from(path):
+    from . import io
+
+    if str(path).endswith((".h5", ".hdf5")):
+        try:
+            from .pipeline import CompressedSensing
+
+            return CompressedSensing.load(path).gene_names_
+        except CsgeneError:
+            pass
+    return np.asarray(io.read(path).gene_names)
+
+
+def cmd_simulate(args) -> int:
+    from . import io
+    from .measure import measure, read_design_csv
+
+    data = io.read(args.data, dtype=np.float64)
+    if args.model:
+        from .pipeline import CompressedSensing
+
+        model = CompressedSensing.load(args.model)
+        Y = model.measure(data.X, snr=args.snr, gene_names=data.gene_names, random_state=args.seed)
+    elif args.design_file:
+        A, names = read_design_csv(args.design_file, gene_names=data.gene_names)
+        Y = measure(data.X, A, snr=args.snr, random_state=args.seed)
+    else:
+        raise InputError("simulate needs --model MODEL.h5 or --design-file DESIGN.csv.")
+    out = io.ExpressionData(
+        X=Y, gene_names=np.array([f"m{i + 1}" for i in range(Y.shape[1])]),
+        sample_names=np.asarray(data.sample_names), source=str(args.data), layout="measurements",
+    )
+    io.write(args.out, out)
+    print(f"{Y.shape[0]} samples × {Y.shape[1]} measurements written to {args.out}")
+    return 0
+
+
+def cmd_recover(args) -> int:
+    from . import io
+    from .pipeline import CompressedSensing
+
+    model = CompressedSensing.load(args.model)
+    measured = io.read(args.measurements, dtype=np.float64, allow_negative=True)
+    X_hat = model.recover(measured.X, space=args.space)
+    out = io.ExpressionData(X=X_hat, gene_names=model.gene_names_,
+                            sample_names=np.asarray(measured.sample_names), source=str(args.measurements),
+                            layout="recovered")
+    io.write(args.out, out)
+    print(f"{X_hat.shape[0]} samples × {X_hat.shape[1]} genes recovered to {args.out}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    path = Path(args.file)
+    if path.suffix in (".h5", ".hdf5"):
+        import h5py
+
+        from .pipeline import MODEL_FORMAT, CompressedSensing
+
+        try:
+            with h5py.File(path, "r") as fh:
+                is_model = fh.attrs.get("format") == MODEL_FORMAT
+        except OSError:
+            is_model = False
+        if is_model:
+            model = CompressedSensing.load(path)
+            print(f"csgene model file {path}")
+            for key, value in model.get_params().items():
+                print(f"  {key}: {value}")
+            print(f"  genes: {len(model.gene_names_)} ({', '.join(model.gene_names_[:5])}, ...)")
+            print(f"  design: {model.design_.shape[0]} measurements × {model.design_.shape[1]} genes")
+            components = getattr(model.method_, "components_", None)
+            if components is not None:
+                print(f"  dictionary: {components.shape[0]} modules × {components.shape[1]} genes")
+            return 0
+    from . import io
+
+    print(io.describe(path))
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from .plot import plot_gene_modules, plot_results
+
+    if args.heatmap:
+        from . import io
+
+        data = io.read(args.heatmap, n_samples=args.samples, n_genes=args.genes, random_state=args.seed,
+                       dtype=np.float64)
+        X = np.log1p(data.X) if data.X.min() >= 0 else data.X
+        out = plot_gene_modules(X, args.out or "gene_modules.png", max_genes=args.max_genes)
+        print(f"heatmap written to {out}")
+        return 0
+    if not args.results:
+        raise InputError("give a results directory (csgene plot DIR) or --heatmap DATA.")
+    from .experiment import read_results
+
+    results = Path(args.results) / "results.csv"
+    if not results.exists():
+        raise InputError(f"{results} does not exist; run `csgene run --out {args.results}` first.")
+    written = plot_results(read_results(results), Path(args.results))
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .experiment import ExperimentConfig
+    from .methods import METHODS
+
+    defaults = ExperimentConfig()
+    parser = argparse.ArgumentParser(
+        prog="csgene",
+        description="Compressed sensing of gene expression: recover whole profiles from a few "
+        "composite measurements.",
+    )
+    parser.add_argument("--version", action="version", version=f"csgene {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", "-v", action="store_true", help="show tracebacks and debug logs")
+    common.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    run = sub.add_parser("run", parents=[common], help="the seed paper's experiment (methods × d × repeats)",
+                         description="Sweep methods × measurement counts × repeats; write results.csv, "
+                         "summary.csv, run.json and plots to --out. Re-running the same command resumes.")
+    run.add_argument("--data", help="data file (ARCHS4 .h5, .h5ad, .csv/.tsv(.gz), .npy/.npz); "
+                     "default: built-in synthetic data")
+    run.add_argument("--methods", type=_name_list,
+                     help=f"comma list of {', '.join(METHODS)} (default: all available)")
+    run.add_argument("--measurements", type=_int_list, default=defaults.measurements,
+                     help="comma list of d (default 20,50,100,200,300)")
+    run.add_argument("--repeats", type=int, default=defaults.repeats, help="train/test splits (default 3)")
+    run.add_argument("--samples", type=int, help="random subset of samples (synthetic: number generated)")
+    run.add_argument("--genes", type=int, help="random subset of genes (synthetic: number generated)")
+    run.add_argument("--snr", type=_snr, default=defaults.snr, help="signal-to-noise ratio, inf = none (default 2)")
+    run.add_argument("--seed", type=int, default=defaults.seed)
+    run.add_argument("--preprocess", default=defaults.preprocess,
+                     help="minmax, log1p, log1p-cpm, clip99, none, or chains like clip99+log1p (default log1p)")
+    run.add_argument("--sparsity", type=int, default=defaults.sparsity, help="active modules per sample k (default 15)")
+    run.add_argument("--modules", type=int, help="dictionary size (default min(1.5·n_train, 150))")
+    run.add_argument("--design", default=defaults.design,
+                     help="gaussian, gaussian-unit, nonnegative, binary-pools (default gaussian)")
+    run.add_argument("--test-fraction", type=float, default=defaults.test_fraction)
+    run.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    run.add_argument("--out", default="csgene-run", help="output directory (default csgene-run)")
+    run.set_defaults(func=cmd_run)
+
+    fit = sub.add_parser("fit", parents=[common], help="train a model on a data file and save it")
+    fit.add_argument("data")
+    fit.add_argument("--method", default="smaf", choices=METHODS)
+    fit.add_argument("--measurements", type=int, default=100)
+    fit.add_argument("--design", default="gaussian")
+    fit.add_argument("--design-file", help="use this design CSV (from `csgene design`) instead of drawing one")
+    fit.add_argument("--preprocess", default="log1p")
+    fit.add_argument("--modules", type=int)
+    fit.add_argument("--sparsity", type=int, default=15)
+    fit.add_argument("--snr", type=_snr, default=float("inf"))
+    fit.add_argument("--samples", type=int)
+    fit.add_argument("--genes", type=int)
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--out", required=True, help="model file (.h5)")
+    fit.set_defaults(func=cmd_fit)
+
+    design = sub.add_parser("design", parents=[common], help="write a measurement design CSV for a lab")
+    design.add_argument("--genes-from", required=True, help="data or model file whose genes the design covers")
+    design.add_argument("--measurements", type=int, required=True)
+    design.add_argument("--kind", default="gaussian", help="gaussian, gaussian-unit, nonnegative, binary-pools")
+    design.add_argument("--seed", type=int, default=0)
+    design.add_argument("--out", required=True)
+    design.set_defaults(func=cmd_design)
+
+    simulate = sub.add_parser("simulate", parents=[common], help="measurements of a full matrix, with noise")
+    simulate.add_argument("data")
+    simulate.add_argument("--model", help="model file: use its preprocessing and design")
+    simulate.add_argument("--design-file", help="design CSV applied to the raw data")
+    simulate.add_argument("--snr", type=_snr, default=float("inf"))
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--out", required=True, help="measurements file (.csv, .csv.gz, .npz, .h5)")
+    simulate.set_defaults(func=cmd_simulate)
+
+    recover = sub.add_parser("recover", parents=[common], help="model + measurements → recovered profiles")
+    recover.add_argument("model")
+    recover.add_argument("measurements", help="samples × measurements file (e.g. from `csgene simulate`)")
+    recover.add_argument("--space", default="original", choices=("original", "preprocessed"))
+    recover.add_argument("--out", required=True, help="output file: .csv(.gz), .h5, .h5ad or .npz")
+    recover.set_defaults(func=cmd_recover)
+
+    info = sub.add_parser("info", parents=[common], help="layout, shape, names and values of a data or model file")
+    info.add_argument("file")
+    info.set_defaults(func=cmd_info)
+
+    plot = sub.add_parser("plot", parents=[common], help="re-draw the figures of a run, or a gene-module heatmap")
+    plot.add_argument("results", nargs="?", help="directory written by `csgene run`")
+    plot.add_argument("--heatmap", metavar="DATA", help="draw a clustered gene–gene correlation heatmap of DATA")
+    plot.add_argument("--max-genes", type=int, default=300)
+    plot.add_argument("--samples", type=int)
+    plot.add_argument("--genes", type=int)
+    plot.add_argument("--seed", type=int, default=0)
+    plot.add_argument("--out", help="heatmap file (default gene_modules.png)")
+    plot.set_defaults(func=cmd_plot)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="csgene: %(levelname)s: %(message)s")
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("csgene: interrupted; completed results are kept and the same command resumes.", file=sys.stderr)
+        return 130
+    except (CsgeneError, FileNotFoundError) as exc:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"csgene: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,480 @@
+"""The seed paper's experiment: methods × measurement counts × repeats, resumable.
+
+Protocol of one repeat (each repeat draws a new split, designs and noise from ``seed``):
+
+1. Split samples into train/test (``test_fraction``, 20% by default).
+2. Fit the preprocessing on the training samples; transform both.
+3. Fit every method once on the training profiles (dictionaries, priors).
+4. For every number of measurements d: draw a design A (d × genes), measure the test samples
+   with noise at the given SNR (Cleary et al.'s definition), let every method prepare for
+   the design (effective dictionary, supervised decoders) and recover the test profiles.
+5. Score in the preprocessed space against the true test profiles; the centered metric uses
+   the training mean profile. The row ``measurement-space`` scores the similarity of samples
+   computed from the measurements alone (no recovery).
+
+Rows are written to ``results.csv`` as each finishes, by atomic replacement of the file, so
+an interrupted run leaves a valid file and the same command resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from ._validation import check_positive_int
+from .exceptions import InputError
+from .methods import METHODS, make_method
+
+log = logging.getLogger(__name__)
+
+METRIC_COLUMNS = (
+    "pearson_sample",
+    "pearson_sample_centered",
+    "distance_corr",
+    "pearson_gene",
+    "spearman_sample",
+    "spearman_gene",
+)
+RESULT_COLUMNS = (
+    "method",
+    "n_measurements",
+    "repeat",
+    *METRIC_COLUMNS,
+    "fit_seconds",
+    "recover_seconds",
+    "n_train",
+    "n_test",
+    "n_genes",
+    "error",
+)
+MEASUREMENT_SPACE = "measurement-space"
+#: Settings that do not change results and may differ when resuming.
+NON_RESULT_SETTINGS = ("quiet", "out")
+
+
+@dataclass
+class ExperimentConfig:
+    """Every setting of a run; saved to ``run.json`` and compared when resuming.
+
+    Parameters
+    ----------
+    data : str or None
+        Path of any format :func:`csgene.io.read` takes; None = built-in synthetic data.
+    methods : list of str
+    measurements : list of int
+        Numbers of composite measurements d.
+    repeats : int
+        Train/test splits, each with new designs and noise.
+    samples, genes : int or None
+        Random subsets (the seed used 10,000 samples × 500 genes of ARCHS4). For the synthetic
+        data, the generated size.
+    snr : float
+        Signal-to-noise ratio of the noise added before measuring (inf = none).
+    seed : int
+    preprocess : str
+        Chain of transforms for :func:`csgene.preprocess.make_preprocessor`.
+    sparsity : int
+        Active modules per sample (k).
+    modules : int or None
+        Dictionary size; None = min(1.5·n_train, 150).
+    design : str
+        Measurement design for :func:`csgene.measure.make_design`.
+    test_fraction : float
+    """
+
+    data: str | None = None
+    methods: list = field(default_factory=list)
+    measurements: list = field(default_factory=lambda: [20, 50, 100, 200, 300])
+    repeats: int = 3
+    samples: int | None = None
+    genes: int | None = None
+    snr: float = 2.0
+    seed: int = 0
+    preprocess: str = "log1p"
+    sparsity: int = 15
+    modules: int | None = None
+    design: str = "gaussian"
+    test_fraction: float = 0.2
+    device: str = "cpu"
+    synthetic_modules: int = 40
+
+    def check(self):
+        """Validate the settings, raising :class:`InputError` with a fix."""
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise InputError(f"unknown method(s) {unknown}; available: {', '.join(METHODS)}.")
+        if not self.methods:
+            raise InputError("no methods given; pass e.g. --methods mean,ridge,smaf.")
+        if not self.measurements or any(int(d) < 1 for d in self.measurements):
+            raise InputError(f"measurements must be positive integers, got {self.measurements}.")
+        check_positive_int(self.repeats, "repeats")
+        check_positive_int(self.sparsity, "sparsity")
+        if not 0 < self.test_fraction < 1:
+            raise InputError(f"test_fraction must be in (0, 1), got {self.test_fraction}.")
+        if not self.snr > 0:
+            raise InputError(f"snr must be > 0 (inf for no noise), got {self.snr}.")
+        return self
+
+    def to_json(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["snr"] = "inf" if np.isinf(self.snr) else self.snr
+        return out
+
+
+# --------------------------------------------------------------------------- data
+
+
+def load_data(config: ExperimentConfig):
+    """Return (X (n_samples, n_genes) float64 counts or values, gene_names, description dict)."""
+    if config.data is None:
+        from .datasets import make_expression
+
+        n_samples = config.samples or 1000
+        n_genes = config.genes or 1000
+        synth = make_expression(
+            n_samples=n_samples,
+            n_genes=n_genes,
+            n_modules=config.synthetic_modules,
+            random_state=config.seed,
+        )
+        X = np.asarray(synth.counts, dtype=np.float64)
+        return X, np.asarray(synth.gene_names), {
+            "source": "csgene.datasets.make_expression",
+            "n_samples": n_samples,
+            "n_genes": n_genes,
+            "n_true_modules": config.synthetic_modules,
+        }
+    from . import io
+
+    data = io.read(
+        config.data,
+        n_samples=config.samples,
+        n_genes=config.genes,
+        random_state=config.seed,
+        dtype=np.float64,
+    )
+    return data.X, np.asarray(data.gene_names), {
+        "source": str(config.data),
+        "layout": getattr(data, "layout", None),
+        "n_samples": int(data.X.shape[0]),
+        "n_genes": int(data.X.shape[1]),
+    }
+
+
+# --------------------------------------------------------------------------- results file
+
+
+def read_results(path: Path) -> list[dict]:
+    """Rows of a results.csv as dicts (numbers parsed), or [] when absent."""
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        for key, value in row.items():
+            if key in ("method", "error"):
+                continue
+            row[key] = float(value) if value not in ("", None) else float("nan")
+        row["n_measurements"] = int(row["n_measurements"])
+        row["repeat"] = int(row["repeat"])
+    return rows
+
+
+def write_csv_atomic(path: Path, rows: list[dict], columns) -> None:
+    """Write rows to ``path`` through a temporary file and an atomic rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: _fmt(row.get(k)) for k in columns})
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(obj, fh, indent=2, default=str)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _fmt(value):
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if np.isnan(value) else f"{value:.6g}"
+    return value
+
+
+# --------------------------------------------------------------------------- run
+
+
+def versions() -> dict:
+    import numba
+    import scipy
+    import sklearn
+
+    out = {
+        "csgene": __version__,
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "numba": numba.__version__,
+        "scikit-learn": sklearn.__version__,
+        "platform": platform.platform(),
+    }
+    try:
+        import torch
+
+        out["torch"] = torch.__version__
+    except ImportError:
+        pass
+    return out
+
+
+def check_resume(out: Path, config: ExperimentConfig) -> None:
+    """Refuse to mix results of different settings in one output directory."""
+    run_json = out / "run.json"
+    if not run_json.exists():
+        if (out / "results.csv").exists():
+            raise InputError(
+                f"{out} has a results.csv but no run.json, so its settings are unknown; "
+                f"choose another --out or remove {out / 'results.csv'}."
+            )
+        return
+    old = json.loads(run_json.read_text()).get("config", {})
+    new = config.to_json()
+    changed = sorted(
+        k for k in set(old) | set(new) if k not in NON_RESULT_SETTINGS and old.get(k) != new.get(k)
+    )
+    if changed:
+        details = "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
+        raise InputError(
+            f"{out} holds a run with different settings ({details}). Results are never mixed: "
+            f"use another --out, or repeat the original settings to resume."
+        )
+
+
+def run_experiment(config: ExperimentConfig, out: str | os.PathLike, *, quiet: bool = False) -> list[dict]:
+    """Run (or resume) an experiment, writing results.csv, summary.csv, run.json and plots.
+
+    Returns the rows of results.csv.
+    """
+    from tqdm.auto import tqdm
+
+    from .measure import make_design, measure
+    from .metrics import evaluate, measurement_distance_corr
+    from .preprocess import make_preprocessor
+
+    config.check()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    check_resume(out, config)
+    results_path = out / "results.csv"
+    rows = read_results(results_path)
+    done = {(r["method"], r["n_measurements"], r["repeat"]) for r in rows}
+
+    X_all, gene_names, data_info = load_data(config)
+    n_samples, n_genes = X_all.shape
+    n_test = max(1, int(round(config.test_fraction * n_samples)))
+    if n_samples - n_test < 2:
+        raise InputError(f"{n_samples} samples are too few for a train/test split; need at least 3.")
+    measurements = [int(d) for d in config.measurements]
+    too_many = [d for d in measurements if d > n_genes]
+    if too_many:
+        log.warning("measurement counts %s exceed the %d genes; they are kept but wasteful", too_many, n_genes)
+
+    run_info = {
+        "config": config.to_json(),
+        "data": data_info,
+        "versions": versions(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seed": config.seed,
+        "complete": False,
+    }
+    write_json_atomic(out / "run.json", run_info)
+
+    method_names = list(config.methods)
+    all_names = method_names + [MEASUREMENT_SPACE]
+    todo = [
+        (r, d, m) for r in range(config.repeats) for d in measurements for m in all_names
+        if (m, d, r) not in done
+    ]
+    bar = tqdm(total=len(todo), disable=quiet, desc="csgene run", unit="row")
+    repeat_seeds = np.random.SeedSequence(config.seed).spawn(config.repeats)
+    try:
+        for repeat in range(config.repeats):
+            pending = [(d, m) for (r, d, m) in todo if r == repeat]
+            if not pending:
+                continue
+            rng = np.random.default_rng(repeat_seeds[repeat])
+            order = rng.permutation(n_samples)
+            test_idx, train_idx = np.sort(order[:n_test]), np.sort(order[n_test:])
+            prep = make_preprocessor(config.preprocess)
+            X_train = prep.fit_transform(X_all[train_idx])
+            X_test = prep.transform(X_all[test_idx])
+            mean_profile = X_train.mean(axis=0)
+            method_seed = int(rng.integers(2**31 - 1))
+            design_seeds = {d: int(s) for d, s in zip(measurements, rng.integers(2**31 - 1, size=len(measurements)))}
+
+            fitted, fit_time, fit_error = {}, {}, {}
+            for name in method_names:
+                if not any(m == name for _, m in pending):
+                    continue
+                bar.set_postfix_str(f"repeat {repeat}: fitting {name}")
+                start = time.perf_counter()
+                try:
+                    method = make_method(
+                        name, n_modules=config.modules, sparsity=config.sparsity,
+                        n_train=len(train_idx), random_state=method_seed, device=config.device,
+                    )
+                    fitted[name] = method.fit(X_train)
+                except InputError:
+                    raise
+                except Exception as exc:  # a failing method must not lose the others' results
+                    log.warning("method %s failed to fit: %s", name, exc)
+                    log.debug("%s", traceback.format_exc())
+                    fit_error[name] = f"{type(exc).__name__}: {exc}"
+                fit_time[name] = time.perf_counter() - start
+
+            for d in measurements:
+                names_d = [m for (dd, m) in pending if dd == d]
+                if not names_d:
+                    continue
+                drng = np.random.default_rng(design_seeds[d])
+                A = make_design(config.design, d, n_genes, random_state=drng)
+                Y = measure(X_test, A, snr=config.snr, random_state=drng)
+                base = {"n_measurements": d, "repeat": repeat, "n_train": len(train_idx),
+                        "n_test": n_test, "n_genes": n_genes, "error": ""}
+                for name in names_d:
+                    bar.set_postfix_str(f"repeat {repeat}, d={d}: {name}")
+                    row = dict(base, method=name)
+                    if name == MEASUREMENT_SPACE:
+                        start = time.perf_counter()
+                        row["distance_corr"] = measurement_distance_corr(X_test, Y)
+                        row["recover_seconds"] = time.perf_counter() - start
+                        row["fit_seconds"] = 0.0
+                    elif name in fit_error:
+                        row["error"] = fit_error[name]
+                    else:
+                        row.update(_recover_and_score(
+                            fitted[name], A, Y, X_test, mean_profile, config.snr, design_seeds[d],
+                            fit_time[name], evaluate,
+                        ))
+                    rows.append(row)
+                    write_csv_atomic(results_path, rows, RESULT_COLUMNS)
+                    bar.update(1)
+    finally:
+        bar.close()
+    summary = summarize(rows)
+    write_csv_atomic(out / "summary.csv", summary, SUMMARY_COLUMNS)
+    run_info.update(complete=True, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    write_json_atomic(out / "run.json", run_info)
+    try:
+        from .plot import plot_results
+
+        plot_results(rows, out)
+    except Exception as exc:  # plots are a convenience; never lose a finished run over them
+        log.warning("could not draw plots: %s", exc)
+    return rows
+
+
+def _recover_and_score(method, A, Y, X_test, mean_profile, snr, seed, fit_seconds, evaluate):
+    out = {}
+    try:
+        start = time.perf_counter()
+        method.fit_design(A, snr=snr, random_state=seed)
+        design_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        X_hat = method.recover(Y)
+        out["recover_seconds"] = time.perf_counter() - start
+        out["fit_seconds"] = fit_seconds + design_seconds
+        scores = evaluate(X_test, X_hat, mean_profile=mean_profile)
+        out.update({k: float(scores[k]) for k in METRIC_COLUMNS})
+    except InputError:
+        raise
+    except Exception as exc:
+        log.warning("method %s failed at d=%d: %s", getattr(method, "name", method), A.shape[0], exc)
+        out["error"] = f"{type(exc).__name__}: {exc}"
+    return out
+
+
+# --------------------------------------------------------------------------- summary
+
+
+SUMMARY_COLUMNS = ("method", "n_measurements", "n_repeats") + tuple(
+    f"{m}_{s}" for m in METRIC_COLUMNS + ("fit_seconds", "recover_seconds") for s in ("mean", "sd")
+)
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Mean and sample standard deviation over repeats per (method, n_measurements)."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["method"], int(row["n_measurements"])), []).append(row)
+    order = {m: i for i, m in enumerate(METHODS + (MEASUREMENT_SPACE,))}
+    out = []
+    for (method, d), group in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0][0], kv[0][1])):
+        entry = {"method": method, "n_measurements": d, "n_repeats": len(group)}
+        for metric in METRIC_COLUMNS + ("fit_seconds", "recover_seconds"):
+            values = np.array([_as_float(r.get(metric)) for r in group], dtype=float)
+            values = values[~np.isnan(values)]
+            entry[f"{metric}_mean"] = float(values.mean()) if values.size else float("nan")
+            entry[f"{metric}_sd"] = float(values.std(ddof=1)) if values.size > 1 else float("nan")
+        out.append(entry)
+    return out
+
+
+def _as_float(value) -> float:
+    if value is None or value == "":
+        return float("nan")
+    return float(value)
+
+
+def format_table(summary: list[dict], metric: str = "pearson_sample") -> str:
+    """A table like the seed paper's Tables 2 and 3: methods × d, cells mean ± sd."""
+    ds = sorted({int(s["n_measurements"]) for s in summary})
+    methods = list(dict.fromkeys(s["method"] for s in summary))
+    cells = {(s["method"], int(s["n_measurements"])): s for s in summary}
+    header = ["method"] + [f"d={d}" for d in ds]
+    lines = []
+    for method in methods:
+        line = [method]
+        for d in ds:
+            s = cells.get((method, d))
+            mean = s.get(f"{metric}_mean", float("nan")) if s else float("nan")
+            sd = s.get(f"{metric}_sd", float("nan")) if s else float("nan")
+            if np.isnan(mean):
+                line.append("-")
+            elif np.isnan(sd):
+                line.append(f"{mean:.3f}")
+            else:
+                line.append(f"{mean:.3f} ± {sd:.3f}")
+        if any(c != "-" for c in line[1:]):
+            lines.append(line)
+    widths = [max(len(str(r[i])) for r in [header] + lines) for i in range(len(header))]
+    fmt = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths))  # noqa: E731
+    rule = "-" * len(fmt(header))
+    return "\n".join([f"{metric} (mean ± sd over repeats)", rule, fmt(header), rule] + [fmt(r) for r in lines])

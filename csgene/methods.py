@@ -1,0 +1,179 @@
+"""Methods of the compressed-sensing experiment, behind one protocol and one registry.
+
+Every method works in the (preprocessed) space of its training profiles and has three steps:
+
+``fit(X_train)``
+    Design-independent training: learn a dictionary, a generator, a prior. Done once per
+    train/test split and reused for every number of measurements.
+``fit_design(A, snr=inf, random_state=None)``
+    Design-dependent preparation: the effective dictionary A·Uᵀ, a supervised decoder trained
+    on measurements simulated with this design and noise level.
+``recover(Y)``
+    Measurements (n_samples, n_measurements) → profiles (n_samples, n_genes).
+
+:func:`make_method` builds a method by name; :data:`METHODS` lists the names.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from ._optional import available
+from .exceptions import InputError
+
+#: Classical methods (numpy/Numba only), in the order tables list them.
+CLASSICAL_METHODS = ("mean", "ridge", "gaussian", "svd", "topk-svd", "ksvd", "snmf", "smaf", "smaf-centered")
+#: Methods that need torch (extra ``nn``).
+NEURAL_METHODS = ("mlp", "smaf+mlp", "vae", "gan")
+METHODS = CLASSICAL_METHODS + NEURAL_METHODS
+
+
+def default_n_modules(n_train: int) -> int:
+    """The seed paper's rule: min(1.5·n_train, 150) modules, at least 2."""
+    return int(max(2, min(round(1.5 * n_train), 150)))
+
+
+class DictionaryMethod:
+    """A dictionary learner plus a decoder.
+
+    Parameters
+    ----------
+    learner : estimator
+        A learner from :mod:`csgene.dictionary` (sets ``components_`` and ``recovery_kind_``,
+        and ``mean_`` when it learns on deviations from the mean).
+    decoder : {"auto", "omp", "nnlasso", "lasso", "lstsq"}
+        "auto" uses least squares for SVD-type bases and OMP for sparse dictionaries.
+    sparsity : int
+        Active modules per sample for OMP.
+    ridge : float
+        Relative ridge penalty of the refit on the OMP support (0 = none), or of the
+        least-squares solve.
+    name : str
+    """
+
+    def __init__(self, learner, *, decoder="auto", sparsity=15, ridge=0.0, name="dictionary"):
+        self.learner = learner
+        self.decoder = decoder
+        self.sparsity = sparsity
+        self.ridge = ridge
+        self.name = name
+
+    def fit(self, X_train):
+        self.learner.fit(X_train)
+        self.components_ = self.learner.components_
+        self.mean_ = getattr(self.learner, "mean_", None) if getattr(self.learner, "center", False) else None
+        kind = self.decoder
+        if kind == "auto":
+            kind = "lstsq" if getattr(self.learner, "recovery_kind_", "omp") == "least_squares" else "omp"
+        self.decoder_kind_ = kind
+        return self
+
+    def fit_design(self, A, snr=np.inf, random_state=None):
+        check_is_fitted(self, "components_")
+        U = self.components_
+        if self.decoder_kind_ == "lstsq":
+            # leading components only: more unknowns than measurements has no unique solution
+            U = U[: min(U.shape[0], np.asarray(A).shape[0])]
+        from .recovery import SparseDecoder
+
+        self.decoder_ = SparseDecoder(
+            self.decoder_kind_, sparsity=min(self.sparsity, U.shape[0]), ridge=self.ridge
+        ).fit(A, U, mean=self.mean_)
+        return self
+
+    def recover(self, Y):
+        check_is_fitted(self, "decoder_")
+        return self.decoder_.recover(Y)
+
+    def get_state(self) -> dict:
+        """Fitted state as arrays and scalars (for HDF5 model files)."""
+        check_is_fitted(self, "decoder_")
+        state = {
+            "components_": self.components_,
+            "design_": self.decoder_.design_,
+            "decoder_kind_": self.decoder_kind_,
+            "sparsity": self.sparsity,
+            "ridge": self.ridge,
+        }
+        if self.mean_ is not None:
+            state["mean_"] = self.mean_
+        return state
+
+    def set_state(self, state: dict):
+        """Restore what :meth:`get_state` returned and rebuild the decoder."""
+        self.components_ = np.asarray(state["components_"])
+        self.mean_ = state.get("mean_")
+        self.decoder_kind_ = str(state["decoder_kind_"])
+        self.sparsity = int(state["sparsity"])
+        self.ridge = float(state["ridge"])
+        return self.fit_design(np.asarray(state["design_"]))
+
+
+def make_method(
+    name: str,
+    *,
+    n_modules: int | None = None,
+    sparsity: int = 15,
+    n_train: int | None = None,
+    random_state=None,
+    device: str = "cpu",
+    **options,
+):
+    """Build a method of the experiment by name.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`METHODS`.
+    n_modules : int, optional
+        Dictionary size; default :func:`default_n_modules` of ``n_train``.
+    sparsity : int
+        Active modules per sample (k).
+    n_train : int, optional
+        Number of training samples, for the default dictionary size.
+    random_state : int or None
+    device : {"cpu", "cuda", "auto"}
+        For the neural methods.
+    **options
+        Passed to the method's constructor.
+    """
+    if name not in METHODS:
+        raise InputError(f"unknown method {name!r}; available: {', '.join(METHODS)}.")
+    if n_modules is None:
+        n_modules = default_n_modules(n_train or 100)
+    from . import dictionary
+    from .baselines import GaussianPrior, MeanProfile, RidgeDecoder
+
+    rs = random_state
+    if name == "mean":
+        return MeanProfile()
+    if name == "ridge":
+        return RidgeDecoder(random_state=rs, **options)
+    if name == "gaussian":
+        return GaussianPrior(random_state=rs, **options)
+    if name == "svd":
+        return DictionaryMethod(dictionary.SVDDictionary(n_modules, random_state=rs), name=name, **options)
+    if name == "topk-svd":
+        return DictionaryMethod(dictionary.TopKSVD(sparsity=sparsity, random_state=rs), name=name, **options)
+    if name == "ksvd":
+        learner = dictionary.KSVD(n_modules, sparsity=sparsity, random_state=rs)
+        return DictionaryMethod(learner, sparsity=sparsity, name=name, **options)
+    if name == "snmf":
+        learner = dictionary.SparseNMF(n_modules, random_state=rs)
+        return DictionaryMethod(learner, sparsity=sparsity, name=name, **options)
+    if name in ("smaf", "smaf-centered"):
+        learner = dictionary.SMAF(n_modules, sparsity=sparsity, random_state=rs, center=name == "smaf-centered")
+        return DictionaryMethod(learner, sparsity=sparsity, name=name, **options)
+    from . import neural  # imports torch lazily, with a clear error when it is missing
+
+    return neural.make_neural_method(
+        name, n_modules=n_modules, sparsity=sparsity, random_state=rs, device=device, **options
+    )
+
+
+def default_methods() -> tuple[str, ...]:
+    """Every classical method, plus the neural ones when torch is installed."""
+    if available("torch"):
+        return METHODS
+    return CLASSICAL_METHODS

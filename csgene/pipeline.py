@@ -1,0 +1,259 @@
+"""The compressed-sensing pipeline: preprocessing + dictionary + design + decoder, one object.
+
+>>> from csgene import CompressedSensing
+>>> from csgene.datasets import make_expression
+>>> data = make_expression(n_samples=300, n_genes=200, n_modules=10, random_state=0)
+>>> cs = CompressedSensing("smaf", n_measurements=50, preprocess="log1p", random_state=0)
+>>> cs = cs.fit(data.counts[:250], gene_names=data.gene_names)
+>>> Y = cs.measure(data.counts[250:], snr=10, random_state=1)   # a lab's composite measurements
+>>> X_hat = cs.recover(Y)                                         # (50, 200) in counts
+
+Measurements are simulated in the preprocessed space (as in the seed paper and Cleary et
+al.'s experiments): y = A (f(x) + noise) with f the fitted preprocessing. ``recover`` returns
+profiles in the original units (through f⁻¹) or, with ``space="preprocessed"``, in f's space.
+
+Model files are HDF5 (no pickle): preprocessing parameters, the method's fitted arrays, the
+design, gene names and the csgene version that wrote them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from ._validation import check_matrix, check_positive_int
+from ._version import __version__
+from .exceptions import InputError, ModelFileError
+from .measure import make_design, measure
+from .methods import DictionaryMethod, make_method
+from .preprocess import PreprocessChain, make_preprocessor
+
+MODEL_FORMAT = "csgene-model"
+MODEL_FORMAT_VERSION = 1
+SAVABLE_METHODS = ("mean", "ridge", "gaussian", "svd", "topk-svd", "ksvd", "snmf", "smaf", "smaf-centered")
+
+
+class CompressedSensing(BaseEstimator):
+    """Learn from full profiles, then recover whole profiles from composite measurements.
+
+    Parameters
+    ----------
+    method : str
+        A method of :data:`csgene.methods.METHODS` (``"smaf"``, ``"snmf"``, ``"ksvd"``,
+        ``"svd"``, ``"ridge"``, ``"gaussian"``, ...).
+    n_measurements : int
+        Composite measurements d per sample.
+    design : str or array-like of shape (n_measurements, n_genes)
+        Design kind for :func:`csgene.measure.make_design`, or a given design matrix.
+    preprocess : str
+        Preprocessing chain (:func:`csgene.preprocess.make_preprocessor`), e.g. ``"log1p"``.
+    n_modules : int, optional
+        Dictionary size (default min(1.5·n_train, 150)).
+    sparsity : int
+        Active modules per sample (k).
+    snr : float
+        Noise level the design-dependent parts train for (ridge, neural decoders).
+    random_state : int or None
+
+    Attributes
+    ----------
+    preprocessor_ : PreprocessChain
+    method_ : fitted method
+    design_ : ndarray (n_measurements, n_genes)
+    gene_names_ : ndarray of str
+    """
+
+    def __init__(
+        self,
+        method="smaf",
+        *,
+        n_measurements=100,
+        design="gaussian",
+        preprocess="log1p",
+        n_modules=None,
+        sparsity=15,
+        snr=np.inf,
+        random_state=None,
+    ):
+        self.method = method
+        self.n_measurements = n_measurements
+        self.design = design
+        self.preprocess = preprocess
+        self.n_modules = n_modules
+        self.sparsity = sparsity
+        self.snr = snr
+        self.random_state = random_state
+
+    def fit(self, X, gene_names=None):
+        """Fit preprocessing, method and design on training profiles X (n_samples, n_genes)."""
+        X = check_matrix(X, "X", min_rows=2)
+        n_genes = X.shape[1]
+        self.gene_names_ = _gene_names(gene_names, n_genes)
+        rng = np.random.default_rng(self.random_state)
+        self.preprocessor_ = make_preprocessor(self.preprocess)
+        Xp = self.preprocessor_.fit_transform(X)
+        if isinstance(self.design, str):
+            d = check_positive_int(self.n_measurements, "n_measurements")
+            self.design_ = make_design(self.design, d, n_genes, random_state=rng)
+        else:
+            self.design_ = check_matrix(self.design, "design")
+            if self.design_.shape[1] != n_genes:
+                raise InputError(
+                    f"the given design has {self.design_.shape[1]} genes but X has {n_genes}."
+                )
+        self.method_ = make_method(
+            self.method, n_modules=self.n_modules, sparsity=self.sparsity, n_train=X.shape[0],
+            random_state=int(rng.integers(2**31 - 1)),
+        )
+        self.method_.fit(Xp)
+        self.method_.fit_design(self.design_, snr=self.snr, random_state=int(rng.integers(2**31 - 1)))
+        return self
+
+    def align(self, X, gene_names=None):
+        """Reorder the columns of X to the model's genes (by name), or fail clearly."""
+        check_is_fitted(self, "method_")
+        X = check_matrix(X, "X")
+        if gene_names is None:
+            if X.shape[1] != len(self.gene_names_):
+                raise InputError(
+                    f"X has {X.shape[1]} genes but the model has {len(self.gene_names_)}; pass "
+                    f"gene_names to align by name."
+                )
+            return X
+        names = np.asarray(gene_names).astype(str)
+        position = {g: i for i, g in enumerate(names)}
+        missing = [g for g in self.gene_names_ if g not in position]
+        if missing:
+            raise InputError(
+                f"{len(missing)} of the model's genes are not in the data (e.g. "
+                f"{', '.join(missing[:5])}); the data must contain every gene the model was fitted on."
+            )
+        return X[:, [position[g] for g in self.gene_names_]]
+
+    def measure(self, X, *, snr=None, gene_names=None, random_state=None):
+        """Simulate composite measurements Y (n_samples, n_measurements) of profiles X."""
+        X = self.align(X, gene_names)
+        Xp = self.preprocessor_.transform(X)
+        return measure(Xp, self.design_, snr=self.snr if snr is None else snr, random_state=random_state)
+
+    def recover(self, Y, *, space="original"):
+        """Recover profiles (n_samples, n_genes) from measurements Y (n_samples, n_measurements).
+
+        Parameters
+        ----------
+        space : {"original", "preprocessed"}
+            Units of the result: the data's (inverse of the preprocessing) or the model's.
+        """
+        check_is_fitted(self, "method_")
+        if space not in ("original", "preprocessed"):
+            raise InputError(f"space must be 'original' or 'preprocessed', got {space!r}.")
+        Y = check_matrix(Y, "Y (measurements)")
+        if Y.shape[1] != self.design_.shape[0]:
+            raise InputError(
+                f"Y has {Y.shape[1]} measurements per sample but the model's design has "
+                f"{self.design_.shape[0]}; Y must be (n_samples, n_measurements)."
+            )
+        Xp = self.method_.recover(Y)
+        return Xp if space == "preprocessed" else self.preprocessor_.inverse_transform(Xp)
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path) -> Path:
+        """Write the fitted model to an HDF5 file (atomically; no pickle)."""
+        check_is_fitted(self, "method_")
+        if self.method not in SAVABLE_METHODS:
+            raise InputError(
+                f"saving method {self.method!r} to a model file is not supported; savable: "
+                f"{', '.join(SAVABLE_METHODS)}."
+            )
+        path = Path(path)
+        params = {k: (v if not isinstance(v, float) or np.isfinite(v) else str(v))
+                  for k, v in self.get_params().items() if k != "design"}
+        fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            with h5py.File(tmp, "w") as fh:
+                fh.attrs["format"] = MODEL_FORMAT
+                fh.attrs["format_version"] = MODEL_FORMAT_VERSION
+                fh.attrs["csgene_version"] = __version__
+                fh.attrs["params"] = json.dumps(params)
+                fh.create_dataset("gene_names", data=self.gene_names_.astype("S"))
+                fh.create_dataset("design", data=self.design_)
+                _write_state(fh.create_group("preprocess"), self.preprocessor_.get_state())
+                _write_state(fh.create_group("method"), self.method_.get_state())
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+    @classmethod
+    def load(cls, path) -> "CompressedSensing":
+        """Read a model written by :meth:`save`."""
+        path = Path(path)
+        if not path.exists():
+            raise InputError(f"model file {path} does not exist; write one with `csgene fit`.")
+        try:
+            fh = h5py.File(path, "r")
+        except OSError as exc:
+            raise ModelFileError(f"{path} is not a readable HDF5 model file ({exc}).") from exc
+        with fh:
+            if fh.attrs.get("format") != MODEL_FORMAT:
+                raise ModelFileError(f"{path} is not a csgene model file (no '{MODEL_FORMAT}' marker).")
+            version = int(fh.attrs.get("format_version", -1))
+            if version != MODEL_FORMAT_VERSION:
+                raise ModelFileError(
+                    f"{path} uses model format {version}, written by csgene "
+                    f"{fh.attrs.get('csgene_version')}; this csgene ({__version__}) reads format "
+                    f"{MODEL_FORMAT_VERSION}. Refit the model with this version."
+                )
+            try:
+                params = json.loads(fh.attrs["params"])
+                params = {k: (float(v) if v in ("inf", "-inf") else v) for k, v in params.items()}
+                model = cls(**params)
+                model.gene_names_ = np.asarray(fh["gene_names"][()]).astype(str)
+                model.design_ = fh["design"][()]
+                model.design = "given"
+                model.preprocessor_ = PreprocessChain.from_state(_read_state(fh["preprocess"]))
+                method = make_method(model.method, n_modules=model.n_modules, sparsity=model.sparsity)
+                model.method_ = method.set_state(_read_state(fh["method"]))
+            except (KeyError, ValueError, TypeError) as exc:
+                raise ModelFileError(f"{path} is corrupt or incomplete ({type(exc).__name__}: {exc}).") from exc
+        return model
+
+
+def _gene_names(gene_names, n_genes: int) -> np.ndarray:
+    if gene_names is None:
+        return np.array([f"gene{i}" for i in range(n_genes)])
+    names = np.asarray(gene_names).astype(str)
+    if names.shape != (n_genes,):
+        raise InputError(f"gene_names has {names.size} entries but X has {n_genes} genes.")
+    if len(set(names)) != n_genes:
+        raise InputError("gene_names contains duplicates; gene names must be unique.")
+    return names
+
+
+def _write_state(group, state: dict) -> None:
+    for key, value in state.items():
+        if value is None:
+            continue
+        if isinstance(value, str):
+            group.attrs[key] = value
+        else:
+            group.create_dataset(key, data=np.asarray(value))
+
+
+def _read_state(group) -> dict:
+    state = {key: group[key][()] for key in group}
+    state.update({key: value for key, value in group.attrs.items()})
+    return state
+
+
+__all__ = ["CompressedSensing", "DictionaryMethod"]
