@@ -17,6 +17,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.decomposition import FactorAnalysis
 from sklearn.linear_model import RidgeCV
 from sklearn.utils.validation import check_is_fitted
@@ -26,7 +27,7 @@ from .exceptions import InputError
 from .measure import measure
 
 
-class _Method:
+class _Method(BaseEstimator):
     """Shared checks of the method protocol, and state for saving without pickle."""
 
     #: fitted attributes saved by :meth:`get_state` (arrays or scalars)
@@ -132,9 +133,9 @@ class RidgeDecoder(_Method):
     def fit_design(self, A, snr=np.inf, random_state=None):
         A = self._check_design(A)
         check_positive_int(self.n_noise_draws, "n_noise_draws")
-        rng = check_random_state(self.random_state if random_state is None else random_state)
+        seed = self.random_state if random_state is None else random_state
         X = np.vstack([self.X_train_] * self.n_noise_draws)
-        Y = measure(X, A, snr=snr, random_state=rng).astype(np.float64)
+        Y = measure(X, A, snr=snr, random_state=seed).astype(np.float64)
         Yc = Y - Y.mean(axis=0)
         scale = max(float(np.einsum("ij,ij->", Yc, Yc)) / (Y.shape[0] * Y.shape[1]), 1e-300)
         grid = np.logspace(-6, 3, 19) if self.alphas is None else np.asarray(self.alphas, float)

@@ -17,6 +17,7 @@ Every method works in the (preprocessed) space of its training profiles and has 
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ._optional import available
@@ -34,7 +35,7 @@ def default_n_modules(n_train: int) -> int:
     return int(max(2, min(round(1.5 * n_train), 150)))
 
 
-class DictionaryMethod:
+class DictionaryMethod(BaseEstimator):
     """A dictionary learner plus a decoder.
 
     Parameters
