@@ -13,3 +13,13 @@ from .exceptions import (  # noqa: F401
     MissingDependencyError,
     ModelFileError,
 )
+
+_LAZY = {"CompressedSensing": "pipeline", "read": "io", "make_expression": "datasets"}
+
+
+def __getattr__(name):  # lazy, so `import csgene` stays fast and needs no extra
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'csgene' has no attribute {name!r}")

@@ -1,0 +1,92 @@
+"""CompressedSensing: fit / measure / recover, gene alignment, save/load round trip, bad input."""
+
+import h5py
+import numpy as np
+import pytest
+
+from csgene import CompressedSensing
+from csgene.datasets import make_expression
+from csgene.exceptions import InputError, ModelFileError
+from csgene.metrics import pearson_sample, pearson_sample_centered
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_expression(n_samples=260, n_genes=150, n_modules=12, random_state=0)
+
+
+@pytest.mark.parametrize("method", ["mean", "ridge", "gaussian", "svd", "snmf", "smaf"])
+def test_fit_measure_recover_save_load_round_trip(data, method, tmp_path):
+    X, names = data.counts, data.gene_names
+    cs = CompressedSensing(method, n_measurements=40, n_modules=20, sparsity=5, random_state=0)
+    cs.fit(X[:200], gene_names=names)
+    Y = cs.measure(X[200:], snr=np.inf, random_state=1)
+    assert Y.shape == (60, 40)
+    X_hat = cs.recover(Y)
+    assert X_hat.shape == (60, 150) and np.isfinite(X_hat).all()
+    path = cs.save(tmp_path / "model.h5")
+    loaded = CompressedSensing.load(path)
+    np.testing.assert_allclose(loaded.recover(Y), X_hat, rtol=1e-6, atol=1e-8)
+    np.testing.assert_array_equal(loaded.gene_names_, cs.gene_names_)
+    np.testing.assert_array_equal(loaded.design_, cs.design_)
+
+
+def test_recovery_beats_mean_profile_in_preprocessed_space(data):
+    X = data.counts
+    cs = CompressedSensing("smaf", n_measurements=60, n_modules=24, sparsity=8, random_state=0).fit(X[:200])
+    truth = cs.preprocessor_.transform(X[200:])
+    mean_profile = cs.preprocessor_.transform(X[:200]).mean(axis=0)
+    X_hat = cs.recover(cs.measure(X[200:], random_state=2), space="preprocessed")
+    assert pearson_sample(truth, X_hat) > pearson_sample(truth, np.tile(mean_profile, (60, 1)))
+    assert pearson_sample_centered(truth, X_hat, mean_profile) > 0.5
+
+
+def test_gene_alignment_by_name(data):
+    X, names = data.counts, data.gene_names
+    cs = CompressedSensing("svd", n_measurements=30, n_modules=10, random_state=0).fit(X[:200], gene_names=names)
+    perm = np.random.default_rng(3).permutation(X.shape[1])
+    Y1 = cs.measure(X[200:], random_state=4)
+    Y2 = cs.measure(X[200:, perm], gene_names=names[perm], random_state=4)
+    np.testing.assert_allclose(Y1, Y2)
+    with pytest.raises(InputError, match="not in the data"):
+        cs.measure(X[200:, 1:], gene_names=names[1:])
+    with pytest.raises(InputError, match="genes"):
+        cs.measure(X[200:, 1:])
+
+
+def test_bad_input(data, tmp_path):
+    X = data.counts
+    cs = CompressedSensing("svd", n_measurements=30, n_modules=10, random_state=0).fit(X[:200])
+    with pytest.raises(InputError, match="measurements per sample"):
+        cs.recover(np.ones((2, 31)))
+    with pytest.raises(InputError, match="space"):
+        cs.recover(np.ones((2, 30)), space="log")
+    bad = X[:200].copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        CompressedSensing("svd", n_measurements=10).fit(bad)
+    with pytest.raises(InputError, match="duplicates"):
+        CompressedSensing("svd", n_measurements=10).fit(X[:50], gene_names=["g"] * X.shape[1])
+
+
+def test_load_rejects_corrupt_foreign_and_future_files(data, tmp_path):
+    (tmp_path / "junk.h5").write_bytes(b"not an hdf5 file at all")
+    with pytest.raises(ModelFileError, match="not a readable HDF5"):
+        CompressedSensing.load(tmp_path / "junk.h5")
+    with h5py.File(tmp_path / "other.h5", "w") as fh:
+        fh["x"] = np.ones(3)
+    with pytest.raises(ModelFileError, match="not a csgene model"):
+        CompressedSensing.load(tmp_path / "other.h5")
+    cs = CompressedSensing("svd", n_measurements=10, n_modules=5, random_state=0).fit(data.counts[:100])
+    path = cs.save(tmp_path / "m.h5")
+    with h5py.File(path, "a") as fh:
+        fh.attrs["format_version"] = 99
+    with pytest.raises(ModelFileError, match="format 99"):
+        CompressedSensing.load(path)
+    path = cs.save(tmp_path / "m2.h5")
+    with h5py.File(path, "a") as fh:
+        del fh["method/components_"]
+    with pytest.raises(ModelFileError, match="corrupt"):
+        CompressedSensing.load(path)
+    with pytest.raises(InputError, match="does not exist"):
+        CompressedSensing.load(tmp_path / "missing.h5")
