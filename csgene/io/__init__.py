@@ -1,0 +1,25 @@
+"""Read and write expression matrices as (n_samples, n_genes).
+
+Formats: ARCHS4 HDF5 of both generations (orientation detected from the gene list, subsets read
+in bounded sorted blocks), AnnData ``.h5ad``, CSV/TSV (plain or gzipped), ``.npy`` and ``.npz``.
+
+>>> from csgene import io
+>>> data = io.read("human_gene_v2.2.h5", n_samples=10000, n_genes=500, random_state=0)  # doctest: +SKIP
+>>> print(io.describe("human_gene_v2.2.h5"))  # doctest: +SKIP
+"""
+
+from ._api import FORMATS, describe, detect_format, read, write
+from ._common import DataFileNotFoundError, Description, ExpressionData
+from ._hdf5 import read_selection
+
+__all__ = [
+    "FORMATS",
+    "DataFileNotFoundError",
+    "Description",
+    "ExpressionData",
+    "describe",
+    "detect_format",
+    "read",
+    "read_selection",
+    "write",
+]
