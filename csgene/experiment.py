@@ -398,7 +398,7 @@ def run_experiment(config: ExperimentConfig, out: str | os.PathLike, *, quiet: b
         plot_results(rows, out)
     except Exception as exc:  # plots are a convenience; never lose a finished run over them
         log.warning("could not draw plots: %s", exc)
-    return rows
+    return read_results(results_path)
 
 
 def _recover_and_score(method, A, Y, X_test, mean_profile, snr, seed, fit_seconds, evaluate):

@@ -79,3 +79,15 @@ def test_design_and_measurement_width_are_checked():
         method.fit_design(np.random.default_rng(0).standard_normal((5, X.shape[1])))
         with pytest.raises(InputError, match="measurements"):
             method.recover(np.ones((2, 6)))
+
+
+def test_gaussian_rank_choice_agrees_with_sklearn_ppca_likelihood():
+    from sklearn.decomposition import PCA
+
+    X = _low_rank(n=300, g=60, rank=10, seed=14, noise=0.3)
+    prior = GaussianPrior(random_state=0)
+    chosen = prior._choose_rank(X)
+    order = np.random.RandomState(0).permutation(300)
+    held, kept = X[order[:60]], X[order[60:]]
+    scores = {q: PCA(n_components=q, svd_solver="full").fit(kept).score(held) for q in (5, 10, 20, 40, 80) if q < 60}
+    assert chosen == max(scores, key=scores.get)
