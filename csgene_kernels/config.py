@@ -4,7 +4,7 @@
 ``nnan``/``ninf``: the kernels rely on NaN/inf checks staying meaningful.
 """
 
-FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}  # numba needs a set, not a frozenset
 
 #: ``cache=True`` writes compiled kernels next to the sources (or to ``NUMBA_CACHE_DIR``).
 CACHE = True
