@@ -1,0 +1,506 @@
+"""Generative priors for compressed sensing (Bora et al. 2017): VAE and WGAN-GP generators.
+
+Training (``fit``) learns a generator ``G: z -> x`` on the training profiles, independent of the
+design. Recovery finds, for each sample, the latent ``z`` whose profile best explains the
+measurements, as a MAP estimate::
+
+    minimise_z  sum_j (A G(z) - y)_j^2 / sigma_j^2  +  prior_weight * ||z||^2
+
+where ``sigma_j^2`` is the expected variance of measurement ``j``'s misfit: the generator's own
+error (``model_error_``, measured at fit time by projecting held-out profiles onto G's range) plus
+the measurement noise implied by the SNR. All samples and restarts are optimised together in one
+tensor with Adam (each sample's loss only involves its own ``z``, so they stay independent), and
+the best restart per sample is kept. With ``sparse_deviation=True`` the profile may step off the
+generator's range, ``x = G(z) + nu`` with an L1 penalty on ``nu`` (Dhar et al. 2018).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .._validation import check_matrix, check_positive_float, check_positive_int
+from ..exceptions import InputError, ModelFileError
+from . import _torch as T
+
+_GEN_PARAMS = ("latent_dim", "hidden", "max_epochs", "batch_size", "lr", "weight_decay",
+               "validation_fraction", "prior_weight", "n_restarts", "recovery_steps", "recovery_lr",
+               "sparse_deviation", "deviation_weight", "random_state", "device", "verbose")
+
+
+def _build_generator(latent_dim: int, n_genes: int, hidden):
+    """z (latent_dim) -> hidden (ReLU) -> genes (linear), in standardised gene units."""
+    return T.build_mlp(latent_dim, n_genes, tuple(hidden), 0.0)
+
+
+class _GenerativePrior(T.NeuralMethod):
+    """Shared recovery, design handling and files of :class:`VAEPrior` and :class:`GANPrior`."""
+
+    _param_names = _GEN_PARAMS
+    _modules = ("generator",)
+
+    def _init_common(self, latent_dim, hidden, max_epochs, batch_size, lr, weight_decay,
+                     validation_fraction, prior_weight, n_restarts, recovery_steps, recovery_lr,
+                     sparse_deviation, deviation_weight, random_state, device, verbose):
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.prior_weight = prior_weight
+        self.n_restarts = n_restarts
+        self.recovery_steps = recovery_steps
+        self.recovery_lr = recovery_lr
+        self.sparse_deviation = sparse_deviation
+        self.deviation_weight = deviation_weight
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        T.import_torch()  # fail early, naming pip install 'csgene[nn]'
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self) -> None:
+        T.check_common_params(device=self.device, verbose=self.verbose, max_epochs=self.max_epochs,
+                              batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
+                              validation_fraction=self.validation_fraction)
+        check_positive_int(self.latent_dim, "latent_dim")
+        check_positive_int(self.n_restarts, "n_restarts")
+        check_positive_int(self.recovery_steps, "recovery_steps")
+        check_positive_float(self.recovery_lr, "recovery_lr")
+        check_positive_float(self.prior_weight, "prior_weight", allow_zero=True)
+        check_positive_float(self.deviation_weight, "deviation_weight")
+        if not (isinstance(self.hidden, (tuple, list)) and len(self.hidden) > 0 and all(
+                isinstance(h, (int, np.integer)) and h > 0 for h in self.hidden)):
+            raise InputError(f"hidden must be a non-empty tuple of positive ints such as (256, 256), "
+                             f"got {self.hidden!r}.")
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X_train):
+        """Train the generator on the training profiles.
+
+        Parameters
+        ----------
+        X_train : array-like of shape (n_samples, n_genes)
+            Preprocessed profiles (at least 10 samples).
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        X_train = check_matrix(X_train, "X_train", min_rows=10)
+        for attr in ("design_", "generator_", "history_"):
+            self.__dict__.pop(attr, None)
+        device = T.resolve_device(self.device)
+        seed = T.draw_seed(self.random_state)
+        train_idx, val_idx = T.split_validation(len(X_train), self.validation_fraction, seed)
+        self.standardizer_ = T.Standardizer.fit(X_train[train_idx])
+        self.n_genes_ = X_train.shape[1]
+        self.signal_power_ = float(np.mean(X_train[train_idx] ** 2))
+        mean, scale = self.standardizer_.tensors(device)
+        X_std = (T.to_tensor(X_train, device) - mean) / scale
+        start = time.perf_counter()
+        with T.seeded(seed, device) as generator:
+            self.generator_, history = self._train_generator(X_std[train_idx], X_std[val_idx], generator)
+            self.model_error_ = self._projection_error(X_std[val_idx], generator)
+        history["seconds"] = time.perf_counter() - start
+        history["model_error"] = self.model_error_
+        self.history_ = history
+        return self
+
+    def _projection_error(self, X_std, generator) -> float:
+        """Mean squared error per standardised gene of the best G(z) for fully observed profiles."""
+        torch = T.import_torch()
+        X_std = X_std[:128]
+        # Full observation (A = identity) with weights 1/(small variance): the data dominate.
+        weights = torch.full((self.n_genes_,), 100.0, device=X_std.device)
+        z, nu, _, _ = self._optimise_latent(X_std, None, weights, generator, use_deviation=False)
+        with torch.no_grad():
+            return float(torch.mean((self.generator_(z) - X_std) ** 2))
+
+    # ------------------------------------------------------------------ design
+    def fit_design(self, A, snr=np.inf, random_state=None):
+        """Prepare recovery for design ``A`` at the given SNR (no training: G does not depend on A).
+
+        Parameters
+        ----------
+        A : array-like of shape (n_measurements, n_genes)
+        snr : float, default inf
+            ``||X||_F / ||N||_F`` of the noise added before measuring; sets the misfit weights.
+        random_state : optional
+            Seeds the random restarts of :meth:`recover` (default: the constructor's).
+
+        Returns
+        -------
+        self
+        """
+        self._require_fitted("generator_", "fit(X_train)")
+        A, snr = self._check_design(A, snr)
+        self.design_ = A.astype(np.float32)
+        self.snr_ = snr
+        self.recovery_seed_ = T.draw_seed(self.random_state if random_state is None else random_state)
+        return self
+
+    def _misfit_variance(self, A: np.ndarray) -> np.ndarray:
+        """Expected variance of each measurement's misfit: generator error plus SNR noise."""
+        scale = self.standardizer_.scale.astype(np.float64)
+        model = self.model_error_ * np.sum((A * scale) ** 2, axis=1)
+        noise = 0.0
+        if np.isfinite(self.snr_):
+            noise = self.signal_power_ / self.snr_**2 * np.sum(A.astype(np.float64) ** 2, axis=1)
+        floor = 1e-6 * np.sum((A * scale) ** 2, axis=1) + 1e-12
+        return np.maximum(model + noise, floor)
+
+    # ------------------------------------------------------------------ recovery
+    def recover(self, Y):
+        """Recover profiles from measurements by fitting the generator's latent code.
+
+        Parameters
+        ----------
+        Y : array-like of shape (n_samples, n_measurements)
+
+        Returns
+        -------
+        X_hat : ndarray of shape (n_samples, n_genes), float64
+            Also sets ``last_recovery_`` with the per-sample objective at the start (best initial
+            restart) and at the end.
+        """
+        torch = T.import_torch()
+        Y = self._check_measurements(Y)
+        device = next(self.generator_.parameters()).device
+        mean, scale = self.standardizer_.tensors(device)
+        A = T.to_tensor(self.design_, device)
+        A_std = A * scale  # measurements of standardised profiles: y - mean A^T = x_std (A*scale)^T
+        Y_centred = T.to_tensor(Y, device) - mean @ A.T
+        weights = T.to_tensor(1.0 / self._misfit_variance(self.design_), device)
+        with T.seeded(self.recovery_seed_, device) as generator:
+            z, nu, initial, final = self._optimise_latent(Y_centred, A_std, weights, generator,
+                                                          use_deviation=bool(self.sparse_deviation))
+        with torch.no_grad():
+            x_std = self.generator_(z) + (nu if nu is not None else 0.0)
+            X_hat = x_std * scale + mean
+        self.last_recovery_ = {"initial_loss": initial, "final_loss": final}
+        return X_hat.cpu().numpy().astype(np.float64)
+
+    def _optimise_latent(self, Y, A, weights, generator, *, use_deviation: bool):
+        """Minimise the MAP objective over z (and nu) for all samples and restarts at once.
+
+        ``A`` is the design on standardised profiles, or None for full observation. Returns the best
+        (z, nu) per sample and the objective at the best start and at the end.
+        """
+        torch = T.import_torch()
+        n, R, k = Y.shape[0], int(self.n_restarts), int(self.latent_dim)
+        for p in self.generator_.parameters():
+            p.requires_grad_(False)
+        z0 = torch.randn((R, n, k), generator=generator, device=Y.device)
+        z0[0] = 0.0  # the prior's mode is always one of the starts
+        z = z0.reshape(R * n, k).clone().requires_grad_(True)
+        params = [z]
+        nu = None
+        if use_deviation:
+            nu = torch.zeros((R * n, self.n_genes_), device=Y.device, requires_grad=True)
+            params.append(nu)
+        Y_rep = Y.repeat(R, 1)
+        optimizer = torch.optim.Adam(params, lr=self.recovery_lr)
+
+        def objective():
+            x = self.generator_(z)
+            if nu is not None:
+                x = x + nu
+            measured = x if A is None else x @ A.T
+            misfit = ((measured - Y_rep) ** 2 * weights).sum(dim=1)
+            loss = misfit + self.prior_weight * (z**2).sum(dim=1)
+            if nu is not None:
+                loss = loss + self.deviation_weight * weights.mean() * nu.abs().sum(dim=1)
+            return loss
+
+        try:
+            with torch.no_grad():
+                initial = objective().reshape(R, n)
+            for _ in range(int(self.recovery_steps)):
+                optimizer.zero_grad(set_to_none=True)
+                objective().sum().backward()
+                optimizer.step()
+            with torch.no_grad():
+                final = objective().reshape(R, n)
+        finally:
+            for p in self.generator_.parameters():
+                p.requires_grad_(True)
+        best = final.argmin(dim=0)
+        rows = best * n + torch.arange(n, device=Y.device)
+        z_best = z.detach()[rows]
+        nu_best = nu.detach()[rows] if nu is not None else None
+        return (z_best, nu_best, initial.min(dim=0).values.cpu().numpy(),
+                final.min(dim=0).values.cpu().numpy())
+
+    def sample(self, n_samples: int, random_state=None) -> np.ndarray:
+        """Draw ``n_samples`` profiles ``G(z)``, ``z ~ N(0, I)``, in the training data's units."""
+        torch = T.import_torch()
+        self._require_fitted("generator_", "fit(X_train)")
+        n_samples = check_positive_int(n_samples, "n_samples")
+        device = next(self.generator_.parameters()).device
+        mean, scale = self.standardizer_.tensors(device)
+        with T.seeded(T.draw_seed(random_state), device) as generator, torch.no_grad():
+            z = torch.randn((n_samples, int(self.latent_dim)), generator=generator, device=device)
+            return (self.generator_(z) * scale + mean).cpu().numpy().astype(np.float64)
+
+    # ------------------------------------------------------------------ files
+    def save(self, path) -> None:
+        """Write the generator (weights only, no pickled objects) and any fitted design to ``path``."""
+        self._require_fitted("generator_", "fit(X_train)")
+        design = getattr(self, "design_", None)
+        config = {
+            "n_genes": self.n_genes_, "signal_power": self.signal_power_,
+            "model_error": self.model_error_, "history": self.history_,
+            "snr": None if design is None or np.isinf(self.snr_) else self.snr_,
+            "recovery_seed": getattr(self, "recovery_seed_", None),
+        }
+        arrays = {"mean": self.standardizer_.mean, "scale": self.standardizer_.scale, "design": design}
+        modules = {name: getattr(self, f"{name}_") for name in self._modules}
+        T.save_file(path, kind=type(self).__name__, params=self.get_params(), config=config,
+                    arrays=arrays, modules=modules)
+
+    @classmethod
+    def load(cls, path, device="auto"):
+        """Read a model written by :meth:`save`."""
+        params, config, arrays, states = T.load_file(path, cls.__name__)
+        params["hidden"] = tuple(params["hidden"])
+        params["device"] = device
+        self = cls(**params)
+        dev = T.resolve_device(device)
+        self.n_genes_ = int(config["n_genes"])
+        for name, module in self._build_modules().items():
+            try:
+                module.load_state_dict(states[name])
+            except (RuntimeError, KeyError) as exc:
+                raise ModelFileError(f"{path}: weights of {name!r} do not match the saved "
+                                     f"configuration ({exc}). Re-save the model.") from exc
+            setattr(self, f"{name}_", module.to(dev).eval())
+        self.standardizer_ = T.Standardizer(arrays["mean"], arrays["scale"])
+        self.signal_power_ = float(config["signal_power"])
+        self.model_error_ = float(config["model_error"])
+        self.history_ = config["history"]
+        if "design" in arrays:
+            self.design_ = arrays["design"]
+            self.snr_ = np.inf if config["snr"] is None else float(config["snr"])
+            self.recovery_seed_ = int(config["recovery_seed"])
+        return self
+
+
+class VAEPrior(_GenerativePrior):
+    """Variational autoencoder prior: recover by fitting the decoder's latent code to y.
+
+    Encoder ``genes -> hidden -> (mu, log var)``, decoder ``z -> reversed(hidden) -> genes`` with a
+    Gaussian likelihood of learned variance (one scalar, in standardised gene units), trained on
+    the ELBO with a linear KL warm-up and early stopping on the validation ELBO.
+
+    Parameters
+    ----------
+    latent_dim : int, default 20
+    hidden : tuple of int, default (256, 256)
+        Encoder widths; the decoder uses them reversed.
+    max_epochs : int, default 150
+    batch_size : int, default 64
+    lr : float, default 1e-3
+    weight_decay : float, default 0.0
+    validation_fraction : float, default 0.15
+    patience : int, default 15
+    kl_warmup : int, default 20
+        Epochs over which the KL weight rises linearly from 0 to 1.
+    prior_weight : float, default 1.0
+        Weight of ``||z||^2`` in recovery (1 = MAP under z ~ N(0, I)).
+    n_restarts : int, default 3
+        Starts per sample (the first is z = 0); the best final objective is kept.
+    recovery_steps : int, default 300
+        Adam steps of the latent search.
+    recovery_lr : float, default 0.05
+    sparse_deviation : bool, default False
+        Let recovery step off G's range, ``x = G(z) + nu``, with an L1 penalty on ``nu``.
+    deviation_weight : float, default 1.0
+        L1 weight on ``nu`` (scaled by the mean misfit weight).
+    random_state, device, verbose
+        As in :class:`~csgene.neural.MeasurementMLP`.
+
+    Attributes
+    ----------
+    generator_ : torch.nn.Module
+        The decoder.
+    encoder_ : torch.nn.Module
+    standardizer_ : Standardizer
+        Per-gene mean and scale of the training split.
+    model_error_ : float
+        Mean squared error per standardised gene of projecting held-out profiles onto G's range.
+    history_ : dict
+        ``train`` and ``val`` negative ELBO per sample per epoch, ``best_epoch``, ``seconds``.
+    last_recovery_ : dict
+        ``initial_loss`` and ``final_loss`` per sample of the latest :meth:`recover`.
+    """
+
+    name = "vae"
+    _param_names = _GEN_PARAMS + ("patience", "kl_warmup")
+    _modules = ("generator", "encoder", "log_sigma")
+
+    def __init__(self, latent_dim=20, *, hidden=(256, 256), max_epochs=150, batch_size=64, lr=1e-3,
+                 weight_decay=0.0, validation_fraction=0.15, patience=15, kl_warmup=20,
+                 prior_weight=1.0, n_restarts=3, recovery_steps=300, recovery_lr=0.05,
+                 sparse_deviation=False, deviation_weight=1.0, random_state=None, device="auto",
+                 verbose=0):
+        self._init_common(latent_dim, hidden, max_epochs, batch_size, lr, weight_decay,
+                          validation_fraction, prior_weight, n_restarts, recovery_steps, recovery_lr,
+                          sparse_deviation, deviation_weight, random_state, device, verbose)
+        self.patience = patience
+        self.kl_warmup = kl_warmup
+
+    def _build_modules(self) -> dict:
+        torch = T.import_torch()
+        hidden = tuple(self.hidden)
+        return {
+            "generator": _build_generator(int(self.latent_dim), self.n_genes_, hidden[::-1]),
+            "encoder": T.build_mlp(self.n_genes_, 2 * int(self.latent_dim), hidden, 0.0),
+            "log_sigma": torch.nn.ParameterDict({"value": torch.nn.Parameter(torch.zeros(()))}),
+        }
+
+    def _train_generator(self, X_train, X_val, generator):
+        torch = T.import_torch()
+        check_positive_int(self.patience, "patience")
+        check_positive_int(self.kl_warmup, "kl_warmup", minimum=0)
+        modules = self._build_modules()
+        for name, module in modules.items():
+            setattr(self, f"{name}_", module.to(X_train.device))
+        decoder, encoder, log_sigma = self.generator_, self.encoder_, self.log_sigma_["value"]
+        vae = torch.nn.ModuleList([decoder, encoder, self.log_sigma_])
+        k, g = int(self.latent_dim), self.n_genes_
+
+        def negative_elbo(x, kl_weight, noise):
+            mu, log_var = encoder(x).split(k, dim=1)
+            z = mu + noise * torch.exp(0.5 * log_var) if noise is not None else mu
+            misfit = ((decoder(z) - x) ** 2).sum(dim=1)
+            recon = 0.5 * misfit * torch.exp(-2 * log_sigma) + g * log_sigma
+            kl = 0.5 * (mu**2 + log_var.exp() - 1 - log_var).sum(dim=1)
+            return (recon + kl_weight * kl).mean()
+
+        def batch_loss(idx, epoch):
+            kl_weight = min(1.0, (epoch + 1) / self.kl_warmup) if self.kl_warmup else 1.0
+            noise = torch.randn((len(idx), k), generator=generator, device=X_train.device)
+            return negative_elbo(X_train[idx], kl_weight, noise)
+
+        val_noise = torch.randn((len(X_val), k), generator=generator, device=X_val.device)
+
+        def val_loss(epoch):
+            return float(negative_elbo(X_val, 1.0, val_noise))
+
+        history = T.train_with_early_stopping(
+            vae, batch_loss, val_loss, len(X_train), max_epochs=self.max_epochs,
+            batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
+            patience=self.patience, generator=generator, verbose=self.verbose, label=self.name,
+            min_epochs=int(self.kl_warmup),
+        )
+        for module in modules.values():
+            module.eval()
+        return decoder, history.as_dict()
+
+
+class GANPrior(_GenerativePrior):
+    """Wasserstein GAN (gradient penalty) prior: recover by fitting the generator's latent code.
+
+    Generator ``z -> hidden -> genes`` and critic ``genes -> reversed(hidden) -> 1`` (LeakyReLU, no
+    normalisation, as the gradient penalty requires), trained with WGAN-GP (Gulrajani et al.
+    2017) for a fixed number of epochs; ``history_`` records the critic and generator losses and the
+    critic's Wasserstein estimate on the validation split.
+
+    Parameters
+    ----------
+    latent_dim : int, default 10
+    hidden : tuple of int, default (256, 256)
+    max_epochs : int, default 60
+    batch_size : int, default 64
+    lr : float, default 2e-4
+        Adam learning rate of both networks (betas 0.5, 0.9).
+    n_critic : int, default 5
+        Critic steps per generator step.
+    gp_weight : float, default 10.0
+    Other parameters
+        As in :class:`VAEPrior`.
+    """
+
+    name = "gan"
+    _param_names = _GEN_PARAMS + ("n_critic", "gp_weight")
+    _modules = ("generator", "critic")
+
+    def __init__(self, latent_dim=10, *, hidden=(256, 256), max_epochs=60, batch_size=64, lr=2e-4,
+                 weight_decay=0.0, validation_fraction=0.15, n_critic=5, gp_weight=10.0,
+                 prior_weight=1.0, n_restarts=3, recovery_steps=300, recovery_lr=0.05,
+                 sparse_deviation=False, deviation_weight=1.0, random_state=None, device="auto",
+                 verbose=0):
+        self._init_common(latent_dim, hidden, max_epochs, batch_size, lr, weight_decay,
+                          validation_fraction, prior_weight, n_restarts, recovery_steps, recovery_lr,
+                          sparse_deviation, deviation_weight, random_state, device, verbose)
+        self.n_critic = n_critic
+        self.gp_weight = gp_weight
+
+    def _build_modules(self) -> dict:
+        torch = T.import_torch()
+        nn = torch.nn
+        layers, width = [], self.n_genes_
+        for h in tuple(self.hidden)[::-1]:
+            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
+            width = h
+        layers.append(nn.Linear(width, 1))
+        return {
+            "generator": _build_generator(int(self.latent_dim), self.n_genes_, tuple(self.hidden)),
+            "critic": nn.Sequential(*layers),
+        }
+
+    def _train_generator(self, X_train, X_val, generator):
+        torch = T.import_torch()
+        check_positive_int(self.n_critic, "n_critic")
+        check_positive_float(self.gp_weight, "gp_weight", allow_zero=True)
+        modules = {name: m.to(X_train.device) for name, m in self._build_modules().items()}
+        G, D = modules["generator"], modules["critic"]
+        self.critic_ = D
+        opt_g = torch.optim.Adam(G.parameters(), lr=self.lr, betas=(0.5, 0.9), weight_decay=self.weight_decay)
+        opt_d = torch.optim.Adam(D.parameters(), lr=self.lr, betas=(0.5, 0.9), weight_decay=self.weight_decay)
+        n, k, device = len(X_train), int(self.latent_dim), X_train.device
+        history = {"train": [], "val": [], "generator_loss": [], "best_epoch": int(self.max_epochs) - 1}
+
+        def latent(m):
+            return torch.randn((m, k), generator=generator, device=device)
+
+        def critic_loss(real):
+            fake = G(latent(len(real))).detach()
+            alpha = torch.rand((len(real), 1), generator=generator, device=device)
+            mix = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+            grad, = torch.autograd.grad(D(mix).sum(), mix, create_graph=True)
+            penalty = ((grad.norm(dim=1) - 1) ** 2).mean()
+            return D(fake).mean() - D(real).mean() + self.gp_weight * penalty
+
+        val_z = latent(len(X_val))
+        for epoch in range(int(self.max_epochs)):
+            order = torch.randperm(n, generator=generator, device=device)
+            d_losses, g_losses = [], []
+            for step, begin in enumerate(range(0, n, self.batch_size)):
+                loss_d = critic_loss(X_train[order[begin : begin + self.batch_size]])
+                opt_d.zero_grad(set_to_none=True)
+                loss_d.backward()
+                opt_d.step()
+                d_losses.append(float(loss_d.detach()))
+                if (step + 1) % self.n_critic == 0:
+                    loss_g = -D(G(latent(self.batch_size))).mean()
+                    opt_g.zero_grad(set_to_none=True)
+                    loss_g.backward()
+                    opt_g.step()
+                    g_losses.append(float(loss_g.detach()))
+            with torch.no_grad():
+                wasserstein = float(D(X_val).mean() - D(G(val_z)).mean())
+            history["train"].append(float(np.mean(d_losses)))
+            history["generator_loss"].append(float(np.mean(g_losses)) if g_losses else float("nan"))
+            history["val"].append(wasserstein)
+            if self.verbose:
+                print(f"[gan] epoch {epoch + 1}: critic {history['train'][-1]:.4g}, "
+                      f"W estimate (val) {wasserstein:.4g}")
+        G.eval()
+        D.eval()
+        return G, history
