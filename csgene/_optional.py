@@ -10,6 +10,7 @@ from .exceptions import MissingDependencyError
 EXTRAS = {
     "torch": "nn",
     "numba.cuda": "cuda",
+    "numba_cuda": "cuda",
     "dask": "dask",
     "dask.array": "dask",
     "distributed": "dask",
