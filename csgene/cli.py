@@ -130,10 +130,37 @@ def _genes_from(path):
     return np.asarray(io.read(path).gene_names)
 
 
+def _is_hdf5(path) -> bool:
+    return str(path).endswith((".h5", ".hdf5"))
+
+
+def _streaming(args, function_name, *positional, **kwargs):
+    """Run a block-streaming function of csgene.scale, or of csgene.distributed on a cluster."""
+    if args.scheduler:
+        from . import distributed
+
+        client = distributed.connect(args.scheduler)
+        try:
+            return getattr(distributed, function_name)(client, *positional, **kwargs)
+        finally:
+            client.close()
+    from . import scale
+
+    return getattr(scale, function_name)(*positional, progress=not args.quiet, **kwargs)
+
+
 def cmd_simulate(args) -> int:
     from . import io
     from .measure import measure, read_design_csv
 
+    if args.model and _is_hdf5(args.data) and _is_hdf5(args.out):
+        from .pipeline import CompressedSensing
+
+        model = CompressedSensing.load(args.model)
+        path = _streaming(args, "simulate_file", model, args.data, args.out, snr=args.snr,
+                          random_state=args.seed, block_size=args.block_size, overwrite=args.overwrite)
+        print(f"measurements written block by block to {path}")
+        return 0
     data = io.read(args.data, dtype=np.float64)
     if args.model:
         from .pipeline import CompressedSensing
@@ -159,6 +186,11 @@ def cmd_recover(args) -> int:
     from .pipeline import CompressedSensing
 
     model = CompressedSensing.load(args.model)
+    if _is_hdf5(args.measurements) and _is_hdf5(args.out):
+        path = _streaming(args, "recover_file", model, args.measurements, args.out, space=args.space,
+                          block_size=args.block_size, compression=args.compression, overwrite=args.overwrite)
+        print(f"recovered profiles written block by block to {path}")
+        return 0
     measured = io.read(args.measurements, dtype=np.float64, allow_negative=True)
     X_hat = model.recover(measured.X, space=args.space)
     out = io.ExpressionData(X=X_hat, gene_names=model.gene_names_,
@@ -224,6 +256,15 @@ def cmd_plot(args) -> int:
 
 
 # --------------------------------------------------------------------------- parser
+
+
+def _streaming_flags(parser) -> None:
+    group = parser.add_argument_group(
+        "streaming (HDF5 input and .h5 output are processed block by block, resumably)")
+    group.add_argument("--block-size", type=int, help="samples per block (default: ~256 MB blocks)")
+    group.add_argument("--scheduler", metavar="ADDRESS",
+                       help="Dask scheduler address (tcp://host:8786): run the blocks on that cluster")
+    group.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -299,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--snr", type=_snr, default=float("inf"))
     simulate.add_argument("--seed", type=int, default=0)
     simulate.add_argument("--out", required=True, help="measurements file (.csv, .csv.gz, .npz, .h5)")
+    _streaming_flags(simulate)
     simulate.set_defaults(func=cmd_simulate)
 
     recover = sub.add_parser("recover", parents=[common], help="model + measurements → recovered profiles")
@@ -306,6 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     recover.add_argument("measurements", help="samples × measurements file (e.g. from `csgene simulate`)")
     recover.add_argument("--space", default="original", choices=("original", "preprocessed"))
     recover.add_argument("--out", required=True, help="output file: .csv(.gz), .h5, .h5ad or .npz")
+    recover.add_argument("--compression", choices=("gzip", "lzf"), help="HDF5 output compression")
+    _streaming_flags(recover)
     recover.set_defaults(func=cmd_recover)
 
     info = sub.add_parser("info", parents=[common], help="layout, shape, names and values of a data or model file")

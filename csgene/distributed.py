@@ -137,3 +137,9 @@ def _worker_host() -> str:
 
 
 __all__ = ["execute", "host_slots", "recover_file", "simulate_and_recover", "simulate_file"]
+
+
+def connect(address: str):
+    """A :class:`dask.distributed.Client` connected to the scheduler at ``address``."""
+    distributed = require("distributed", "running on a Dask cluster")
+    return distributed.Client(address)

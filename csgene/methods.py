@@ -50,18 +50,39 @@ class DictionaryMethod(BaseEstimator):
     ridge : float
         Relative ridge penalty of the refit on the OMP support (0 = none), or of the
         least-squares solve.
+    noise_aware : bool
+        Stop OMP at the expected energy of the measured noise, with the noise variance taken
+        from the SNR given to :meth:`fit_design` and the training profiles' power (Cleary et
+        al.'s SNR definition: ‖N‖_F = ‖X‖_F / SNR). Without it, OMP always uses ``sparsity``
+        atoms and fits noise at low SNR.
+    shrink : bool
+        With ``noise_aware``, refit OMP's coefficients on the support as their posterior mean
+        under a Gaussian prior with each module's training activity variance (see
+        :class:`csgene.recovery.SparseDecoder`'s ``activity_variance``).
     name : str
     """
 
-    def __init__(self, learner, *, decoder="auto", sparsity=15, ridge=0.0, name="dictionary"):
+    def __init__(self, learner, *, decoder="auto", sparsity=15, ridge=0.0, noise_aware=True, shrink=True,
+                 name="dictionary"):
+        self.shrink = shrink
         self.learner = learner
         self.decoder = decoder
         self.sparsity = sparsity
         self.ridge = ridge
+        self.noise_aware = noise_aware
         self.name = name
 
     def fit(self, X_train):
         self.learner.fit(X_train)
+        self.signal_power_ = float(np.mean(np.square(X_train, dtype=np.float64)))
+        self.activity_variance_ = None
+        if self.shrink and hasattr(self.learner, "transform"):
+            codes = np.asarray(self.learner.transform(X_train), dtype=np.float64)
+            active = codes != 0
+            overall = float(np.sum(codes**2) / max(active.sum(), 1))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                per_atom = np.sum(codes**2, axis=0) / active.sum(axis=0)
+            self.activity_variance_ = np.where(active.sum(axis=0) > 0, per_atom, overall)
         self.components_ = self.learner.components_
         self.mean_ = getattr(self.learner, "mean_", None) if getattr(self.learner, "center", False) else None
         kind = self.decoder
@@ -72,14 +93,21 @@ class DictionaryMethod(BaseEstimator):
 
     def fit_design(self, A, snr=np.inf, random_state=None):
         check_is_fitted(self, "components_")
+        snr = float(snr)
+        noise_variance = self.signal_power_ / snr**2 if self.noise_aware and np.isfinite(snr) else 0.0
+        return self._build_decoder(A, noise_variance)
+
+    def _build_decoder(self, A, noise_variance):
+        from .recovery import SparseDecoder
+
         U = self.components_
         if self.decoder_kind_ == "lstsq":
             # leading components only: more unknowns than measurements has no unique solution
             U = U[: min(U.shape[0], np.asarray(A).shape[0])]
-        from .recovery import SparseDecoder
-
         self.decoder_ = SparseDecoder(
-            self.decoder_kind_, sparsity=min(self.sparsity, U.shape[0]), ridge=self.ridge
+            self.decoder_kind_, sparsity=min(self.sparsity, U.shape[0]), ridge=self.ridge,
+            noise_variance=noise_variance,
+            activity_variance=None if self.decoder_kind_ == "lstsq" else self.activity_variance_,
         ).fit(A, U, mean=self.mean_)
         return self
 
@@ -96,7 +124,10 @@ class DictionaryMethod(BaseEstimator):
             "decoder_kind_": self.decoder_kind_,
             "sparsity": self.sparsity,
             "ridge": self.ridge,
+            "noise_variance": self.decoder_.noise_variance,
         }
+        if self.activity_variance_ is not None:
+            state["activity_variance_"] = self.activity_variance_
         if self.mean_ is not None:
             state["mean_"] = self.mean_
         return state
@@ -108,7 +139,8 @@ class DictionaryMethod(BaseEstimator):
         self.decoder_kind_ = str(state["decoder_kind_"])
         self.sparsity = int(state["sparsity"])
         self.ridge = float(state["ridge"])
-        return self.fit_design(np.asarray(state["design_"]))
+        self.activity_variance_ = state.get("activity_variance_")
+        return self._build_decoder(np.asarray(state["design_"]), float(state.get("noise_variance", 0.0)))
 
 
 def make_method(

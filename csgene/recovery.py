@@ -53,6 +53,16 @@ class SparseDecoder(BaseEstimator):
         penalty of the least-squares solve, relative to the mean diagonal of DᵀD.
     max_iter, tol : int, float
         Coordinate-descent settings of the lasso decoders.
+    noise_variance : float
+        Per-gene variance σ² of the noise added to profiles before measuring (0 = none).
+        OMP then stops a sample early once its residual reaches the expected energy of the
+        measured noise, σ²‖A‖²_F, instead of fitting noise with the remaining atoms.
+    activity_variance : array-like of shape (n_modules,), optional
+        Second moment τ²_j of each module's activity when active (from the training codes).
+        With ``noise_variance`` > 0, OMP's coefficients are refitted on the selected support as
+        the posterior mean under w_j ~ N(0, τ²_j) and per-measurement noise variance
+        σ_y² = σ²‖A‖²_F / d: a ridge with penalty σ_y² / τ²_j per atom. Least squares on the
+        support would inflate the recovered deviations with noise.
 
     Attributes
     ----------
@@ -62,7 +72,10 @@ class SparseDecoder(BaseEstimator):
     mean_ : ndarray of shape (n_genes,) or None
     """
 
-    def __init__(self, method="omp", *, sparsity=15, alpha=0.01, ridge=0.0, max_iter=500, tol=1e-6):
+    def __init__(self, method="omp", *, sparsity=15, alpha=0.01, ridge=0.0, max_iter=500, tol=1e-6,
+                 noise_variance=0.0, activity_variance=None):
+        self.noise_variance = noise_variance
+        self.activity_variance = activity_variance
         self.method = method
         self.sparsity = sparsity
         self.alpha = alpha
@@ -88,6 +101,7 @@ class SparseDecoder(BaseEstimator):
         if self.method == "omp":
             check_positive_int(self.sparsity, "sparsity", maximum=U.shape[0])
         check_positive_float(self.ridge, "ridge", allow_zero=True)
+        check_positive_float(self.noise_variance, "noise_variance", allow_zero=True)
         check_positive_float(self.alpha, "alpha", allow_zero=self.method not in ("lasso", "nnlasso"))
         self.components_ = np.ascontiguousarray(U)
         self.design_ = np.ascontiguousarray(A)
@@ -97,6 +111,17 @@ class SparseDecoder(BaseEstimator):
                 raise InputError(f"mean has {mean.shape[0]} genes but components have {U.shape[1]}.")
         self.mean_ = mean
         self.dictionary_ = A @ U.T
+        self.residual_tol_ = float(self.noise_variance) * float(np.sum(A.astype(np.float64) ** 2))
+        self.atom_penalty_ = None
+        if self.activity_variance is not None and self.residual_tol_ > 0:
+            tau2 = np.asarray(self.activity_variance, dtype=np.float64).ravel()
+            if tau2.shape[0] != U.shape[0]:
+                raise InputError(f"activity_variance has {tau2.shape[0]} entries for {U.shape[0]} modules.")
+            noise_y = self.residual_tol_ / A.shape[0]
+            atom_norms = np.linalg.norm(self.dictionary_, axis=0).astype(np.float64)
+            prior = np.nan_to_num(tau2) * atom_norms**2
+            # modules never active in training (or measuring to zero) are effectively excluded
+            self.atom_penalty_ = np.where(prior > 0, noise_y / np.where(prior > 0, prior, 1.0), 1e30)
         norms = np.linalg.norm(self.dictionary_, axis=0)
         self.atom_norms_ = norms
         # atoms that measure to zero can never be recovered; keep them as zero columns
@@ -137,8 +162,14 @@ class SparseDecoder(BaseEstimator):
         dty = np.ascontiguousarray(Y @ D)
         if self.method == "omp":
             k = min(self.sparsity, D.shape[1])
-            indices, values = omp_gram(self.gram_, dty, k)
-            if self.ridge > 0:
+            if self.residual_tol_ > 0:
+                y_sq = np.einsum("ij,ij->i", Y, Y, dtype=np.float64)
+                indices, values = omp_gram(self.gram_, dty, k, tol=self.residual_tol_, y_sq_norms=y_sq)
+            else:
+                indices, values = omp_gram(self.gram_, dty, k)
+            if self.atom_penalty_ is not None:
+                values = ridge_refit(self.gram_, dty, indices, atom_penalty=self.atom_penalty_)
+            elif self.ridge > 0:
                 values = ridge_refit(self.gram_, dty, indices, self.ridge)
             return indices, self._unnormalize(indices, values)
         if self.method == "lstsq":
@@ -176,11 +207,12 @@ class SparseDecoder(BaseEstimator):
         return X_hat
 
 
-def ridge_refit(gram, dty, indices, ridge):
+def ridge_refit(gram, dty, indices, ridge=0.0, *, atom_penalty=None):
     """Refit the coefficients of each sample on its selected support with a ridge penalty.
 
-    Solves (G_SS + ρ I) w_S = (Dᵀy)_S for every sample at once (batched small solves),
-    ρ = ``ridge`` × mean diagonal of G_SS. Unused slots (index -1) get coefficient 0.
+    Solves (G_SS + P) w_S = (Dᵀy)_S for every sample at once (batched small solves), where
+    P = ρ I with ρ = ``ridge`` × mean diagonal of G_SS, or P = diag(``atom_penalty``[S]).
+    Unused slots (index -1) get coefficient 0.
 
     Parameters
     ----------
@@ -188,18 +220,24 @@ def ridge_refit(gram, dty, indices, ridge):
     dty : ndarray (n_samples, n_atoms)
     indices : ndarray (n_samples, k) int, -1 for unused slots
     ridge : float
+        Relative penalty (ignored when ``atom_penalty`` is given).
+    atom_penalty : ndarray (n_atoms,), optional
+        Absolute penalty per atom.
     """
     used = indices >= 0
     idx = np.where(used, indices, 0)
     G_S = gram[idx[:, :, None], idx[:, None, :]]
     G_S = np.where(used[:, :, None] & used[:, None, :], G_S, 0.0)
-    diag = np.einsum("nii->ni", G_S)
-    n_used = np.maximum(used.sum(axis=1), 1)
-    rho = ridge * diag.sum(axis=1) / n_used
+    if atom_penalty is not None:
+        penalty = np.asarray(atom_penalty, dtype=np.float64)[idx]
+    else:
+        diag = np.einsum("nii->ni", G_S)
+        n_used = np.maximum(used.sum(axis=1), 1)
+        penalty = np.repeat((ridge * diag.sum(axis=1) / n_used)[:, None], indices.shape[1], axis=1)
     k = indices.shape[1]
-    eye = np.eye(k, dtype=gram.dtype)
+    eye = np.eye(k, dtype=np.float64)
     # unused slots: identity rows so the system stays nonsingular and their solution is 0
-    G_S = G_S + eye * np.where(used, rho[:, None], 1.0)[:, None, :]
+    G_S = G_S + eye * np.where(used, penalty, 1.0)[:, None, :]
     rhs = np.where(used, np.take_along_axis(dty, idx, axis=1), 0.0)
     values = np.linalg.solve(G_S, rhs[:, :, None])[:, :, 0]
     return np.where(used, values, 0.0).astype(gram.dtype)

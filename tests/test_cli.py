@@ -154,3 +154,25 @@ def test_errors_are_one_line_without_traceback(tmp_path, args, message):
     assert message in proc.stderr and "Traceback" not in proc.stderr
     verbose = csgene(*[a.format(tmp=tmp_path) for a in args], "--verbose", check=False)
     assert "Traceback" in verbose.stderr
+
+
+def test_streaming_simulate_and_recover_of_hdf5_files(tmp_path, counts_csv):
+    from csgene import io
+
+    data = io.read(counts_csv)
+    h5 = tmp_path / "counts.h5"
+    io.write(h5, data)
+    model = tmp_path / "model.h5"
+    csgene("fit", counts_csv, "--method", "svd", "--measurements", "15", "--modules", "10", "--out", model)
+    measured = tmp_path / "y.h5"
+    proc = csgene("simulate", h5, "--model", model, "--snr", "inf", "--block-size", "256", "--out", measured)
+    assert "block by block" in proc.stdout
+    recovered = tmp_path / "x.h5"
+    csgene("recover", model, measured, "--out", recovered, "--quiet")
+    streamed = io.read(recovered, allow_negative=True)
+    in_memory = tmp_path / "x.csv"
+    csgene("recover", model, measured.with_suffix(".h5"), "--out", in_memory)
+    expected = io.read(in_memory, allow_negative=True)
+    np.testing.assert_allclose(streamed.X, expected.X, rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(streamed.gene_names, data.gene_names)
+    np.testing.assert_array_equal(streamed.sample_names, data.sample_names)

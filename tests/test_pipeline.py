@@ -31,18 +31,20 @@ def test_fit_measure_recover_save_load_round_trip(data, method, tmp_path):
     np.testing.assert_array_equal(loaded.design_, cs.design_)
 
 
-def test_recovery_beats_mean_profile_in_preprocessed_space(data):
+def test_smaf_recovery_at_100_noiseless_measurements_reaches_095_and_beats_the_mean(data):
+    """The learners issue's bar: SMAF at d = 100 with no noise, pearson_sample >= 0.95."""
     X = data.counts
-    cs = CompressedSensing("smaf", n_measurements=60, n_modules=24, sparsity=8, random_state=0).fit(X[:200])
+    cs = CompressedSensing("smaf", n_measurements=100, sparsity=15, random_state=0).fit(X[:200])
     truth = cs.preprocessor_.transform(X[200:])
     mean_profile = cs.preprocessor_.transform(X[:200]).mean(axis=0)
     X_hat = cs.recover(cs.measure(X[200:], random_state=2), space="preprocessed")
+    assert pearson_sample(truth, X_hat) >= 0.95
     assert pearson_sample(truth, X_hat) > pearson_sample(truth, np.tile(mean_profile, (60, 1)))
-    assert pearson_sample_centered(truth, X_hat, mean_profile) > 0.5
+    assert pearson_sample_centered(truth, X_hat, mean_profile) > 0.3
 
 
 def test_gene_alignment_by_name(data):
-    X, names = data.counts, data.gene_names
+    X, names = data.counts, np.asarray(data.gene_names)
     cs = CompressedSensing("svd", n_measurements=30, n_modules=10, random_state=0).fit(X[:200], gene_names=names)
     perm = np.random.default_rng(3).permutation(X.shape[1])
     Y1 = cs.measure(X[200:], random_state=4)

@@ -128,3 +128,31 @@ def test_bad_input_errors():
         dec.recover(np.full((3, A.shape[0]), np.nan))
     with pytest.raises(InputError, match="unknown decoder"):
         SparseDecoder("magic").fit(A, p.U)
+
+
+def test_noise_aware_omp_stops_at_the_noise_floor_and_shrinks_toward_zero():
+    p, A = _problem(seed=11, noise=0.0, d=60)
+    rng = np.random.default_rng(0)
+    sigma2 = 0.05 * np.mean(p.X**2)
+    Y = (p.X + np.sqrt(sigma2) * rng.standard_normal(p.X.shape)) @ A.T
+    plain = SparseDecoder("omp", sparsity=10).fit(A, p.U)
+    aware = SparseDecoder("omp", sparsity=10, noise_variance=sigma2).fit(A, p.U)
+    idx_plain, _ = plain.decode(Y)
+    idx_aware, _ = aware.decode(Y)
+    assert (idx_aware >= 0).sum() < (idx_plain >= 0).sum()  # fewer atoms: noise is not fitted
+    residual = Y - aware.recover(Y) @ A.T
+    # each sample stopped at the first atom count whose residual is below σ²‖A‖²_F
+    assert np.all(np.einsum("ij,ij->i", residual, residual) <= aware.residual_tol_ * (1 + 1e-9))
+    tau2 = np.full(p.U.shape[0], np.mean(p.W[p.W != 0] ** 2))
+    shrunk = SparseDecoder("omp", sparsity=10, noise_variance=sigma2, activity_variance=tau2).fit(A, p.U)
+    idx_s, val_s = shrunk.decode(Y)
+    np.testing.assert_array_equal(idx_s, idx_aware)
+    _, val_aware = aware.decode(Y)
+    assert np.abs(val_s).sum() < np.abs(val_aware).sum()
+    # the shrunk estimate is the posterior mean: per-sample check against the normal equations
+    D = A @ p.U.T
+    for i in range(5):
+        S = idx_s[i][idx_s[i] >= 0]
+        noise_y = sigma2 * np.sum(A**2) / A.shape[0]
+        lhs = D[:, S].T @ D[:, S] + np.diag(noise_y / tau2[S])
+        np.testing.assert_allclose(val_s[i, : S.size], np.linalg.solve(lhs, D[:, S].T @ Y[i]), rtol=1e-8)
