@@ -96,6 +96,7 @@ class CompressedSensing(BaseEstimator):
         X = check_matrix(X, "X", min_rows=2)
         n_genes = X.shape[1]
         self.gene_names_ = _gene_names(gene_names, n_genes)
+        self.nonnegative_ = bool(X.min() >= 0)
         rng = np.random.default_rng(self.random_state)
         self.preprocessor_ = make_preprocessor(self.preprocess)
         Xp = self.preprocessor_.fit_transform(X)
@@ -150,6 +151,8 @@ class CompressedSensing(BaseEstimator):
         ----------
         space : {"original", "preprocessed"}
             Units of the result: the data's (inverse of the preprocessing) or the model's.
+            When the training data were nonnegative (counts), original-space profiles are
+            clipped at 0: a recovery slightly below 0 in log space is not a negative count.
         """
         check_is_fitted(self, "method_")
         if space not in ("original", "preprocessed"):
@@ -161,7 +164,10 @@ class CompressedSensing(BaseEstimator):
                 f"{self.design_.shape[0]}; Y must be (n_samples, n_measurements)."
             )
         Xp = self.method_.recover(Y)
-        return Xp if space == "preprocessed" else self.preprocessor_.inverse_transform(Xp)
+        if space == "preprocessed":
+            return Xp
+        X = self.preprocessor_.inverse_transform(Xp)
+        return np.maximum(X, 0) if self.nonnegative_ else X
 
     # ------------------------------------------------------------------ persistence
 
@@ -186,6 +192,7 @@ class CompressedSensing(BaseEstimator):
                 fh.attrs["params"] = json.dumps(params)
                 fh.create_dataset("gene_names", data=self.gene_names_.astype("S"))
                 fh.create_dataset("design", data=self.design_)
+                fh.attrs["nonnegative"] = self.nonnegative_
                 _write_state(fh.create_group("preprocess"), self.preprocessor_.get_state())
                 _write_state(fh.create_group("method"), self.method_.get_state())
             os.replace(tmp, path)
@@ -220,6 +227,7 @@ class CompressedSensing(BaseEstimator):
                 model = cls(**params)
                 model.gene_names_ = np.asarray(fh["gene_names"][()]).astype(str)
                 model.design_ = fh["design"][()]
+                model.nonnegative_ = bool(fh.attrs.get("nonnegative", False))
                 model.design = "given"
                 model.preprocessor_ = PreprocessChain.from_state(_read_state(fh["preprocess"]))
                 method = make_method(model.method, n_modules=model.n_modules, sparsity=model.sparsity)
