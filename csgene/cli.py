@@ -90,7 +90,7 @@ def cmd_fit(args) -> int:
     model = CompressedSensing(
         args.method, n_measurements=args.measurements, design=_design_arg(args, data.gene_names),
         preprocess=args.preprocess, n_modules=args.modules, sparsity=args.sparsity, snr=args.snr,
-        random_state=args.seed,
+        random_state=args.seed, device=args.device,
     ).fit(data.X, gene_names=data.gene_names)
     path = model.save(args.out)
     print(f"model ({args.method}, {data.X.shape[0]} training samples × {data.X.shape[1]} genes, "
@@ -322,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--samples", type=int)
     fit.add_argument("--genes", type=int)
     fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     fit.add_argument("--out", required=True, help="model file (.h5)")
     fit.set_defaults(func=cmd_fit)
 

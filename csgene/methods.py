@@ -59,11 +59,14 @@ class DictionaryMethod(BaseEstimator):
         With ``noise_aware``, refit OMP's coefficients on the support as their posterior mean
         under a Gaussian prior with each module's training activity variance (see
         :class:`csgene.recovery.SparseDecoder`'s ``activity_variance``).
+    device : {"cpu", "cuda", "auto"}
+        Where the decoder's kernels run.
     name : str
     """
 
     def __init__(self, learner, *, decoder="auto", sparsity=15, ridge=0.0, noise_aware=True, shrink=True,
-                 name="dictionary"):
+                 device="cpu", name="dictionary"):
+        self.device = device
         self.shrink = shrink
         self.learner = learner
         self.decoder = decoder
@@ -106,7 +109,7 @@ class DictionaryMethod(BaseEstimator):
             U = U[: min(U.shape[0], np.asarray(A).shape[0])]
         self.decoder_ = SparseDecoder(
             self.decoder_kind_, sparsity=min(self.sparsity, U.shape[0]), ridge=self.ridge,
-            noise_variance=noise_variance,
+            noise_variance=noise_variance, device=self.device,
             activity_variance=None if self.decoder_kind_ == "lstsq" else self.activity_variance_,
         ).fit(A, U, mean=self.mean_)
         return self
@@ -167,7 +170,8 @@ def make_method(
         Number of training samples, for the default dictionary size.
     random_state : int or None
     device : {"cpu", "cuda", "auto"}
-        For the neural methods.
+        Where kernels (decoders, SMAF) and torch models run; "auto" picks CUDA only when a GPU
+        is really there.
     **options
         Passed to the method's constructor.
     """
@@ -190,18 +194,19 @@ def make_method(
         # amplifies noise without bound (pearson_sample 0.1-0.2 at SNR 2 in our runs)
         options.setdefault("decoder", "omp")
         learner = dictionary.SVDDictionary(n_modules, random_state=rs)
-        return DictionaryMethod(learner, sparsity=sparsity, name=name, **options)
+        return DictionaryMethod(learner, sparsity=sparsity, name=name, device=device, **options)
     if name == "topk-svd":
         return DictionaryMethod(dictionary.TopKSVD(sparsity=sparsity, random_state=rs), name=name, **options)
     if name == "ksvd":
         learner = dictionary.KSVD(n_modules, sparsity=sparsity, random_state=rs)
-        return DictionaryMethod(learner, sparsity=sparsity, name=name, **options)
+        return DictionaryMethod(learner, sparsity=sparsity, name=name, device=device, **options)
     if name == "snmf":
         learner = dictionary.SparseNMF(n_modules, random_state=rs)
-        return DictionaryMethod(learner, sparsity=sparsity, name=name, **options)
+        return DictionaryMethod(learner, sparsity=sparsity, name=name, device=device, **options)
     if name in ("smaf", "smaf-centered"):
-        learner = dictionary.SMAF(n_modules, sparsity=sparsity, random_state=rs, center=name == "smaf-centered")
-        return DictionaryMethod(learner, sparsity=sparsity, name=name, **options)
+        learner = dictionary.SMAF(n_modules, sparsity=sparsity, random_state=rs, center=name == "smaf-centered",
+                                  device=device)
+        return DictionaryMethod(learner, sparsity=sparsity, name=name, device=device, **options)
     from . import neural  # imports torch lazily, with a clear error when it is missing
 
     return neural.make_neural_method(

@@ -61,6 +61,8 @@ class CompressedSensing(BaseEstimator):
     snr : float
         Noise level the design-dependent parts train for (ridge, neural decoders).
     random_state : int or None
+    device : {"cpu", "cuda", "auto"}
+        Where the kernels and neural models run ("auto": CUDA only when a GPU is really there).
 
     Attributes
     ----------
@@ -81,7 +83,9 @@ class CompressedSensing(BaseEstimator):
         sparsity=15,
         snr=np.inf,
         random_state=None,
+        device="cpu",
     ):
+        self.device = device
         self.method = method
         self.n_measurements = n_measurements
         self.design = design
@@ -111,7 +115,7 @@ class CompressedSensing(BaseEstimator):
                 )
         self.method_ = make_method(
             self.method, n_modules=self.n_modules, sparsity=self.sparsity, n_train=X.shape[0],
-            random_state=int(rng.integers(2**31 - 1)),
+            random_state=int(rng.integers(2**31 - 1)), device=self.device,
         )
         self.method_.fit(Xp)
         self.method_.fit_design(self.design_, snr=self.snr, random_state=int(rng.integers(2**31 - 1)))
@@ -230,7 +234,8 @@ class CompressedSensing(BaseEstimator):
                 model.nonnegative_ = bool(fh.attrs.get("nonnegative", False))
                 model.design = "given"
                 model.preprocessor_ = PreprocessChain.from_state(_read_state(fh["preprocess"]))
-                method = make_method(model.method, n_modules=model.n_modules, sparsity=model.sparsity)
+                method = make_method(model.method, n_modules=model.n_modules, sparsity=model.sparsity,
+                                     device=model.device)
                 model.method_ = method.set_state(_read_state(fh["method"]))
             except (KeyError, ValueError, TypeError) as exc:
                 raise ModelFileError(f"{path} is corrupt or incomplete ({type(exc).__name__}: {exc}).") from exc

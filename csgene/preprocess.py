@@ -232,8 +232,9 @@ class MinMaxScaler(_StatefulTransform):
     def transform(self, X):
         """Return ``(X - data_min_) / data_range_``, with constant genes mapped to 0."""
         X = self._fitted_input(X, "transform")
+        # ranges so small that 1/range overflows (subnormals) count as constant genes
         scale = np.divide(1.0, self.data_range_, out=np.zeros_like(self.data_range_),
-                          where=self.data_range_ > 0)
+                          where=self.data_range_ > 1.0 / np.finfo(np.float64).max)
         return ((X - self.data_min_) * scale).astype(_float_dtype(X), copy=False)
 
     def inverse_transform(self, X):

@@ -25,9 +25,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from csgene_kernels.nnlasso import nnlasso_gram
-from csgene_kernels.omp import omp_gram
-from csgene_kernels.reconstruct import reconstruct
+from csgene_kernels.device import kernels, resolve_device
 
 from ._validation import check_matrix, check_positive_float, check_positive_int, check_same_width
 from .exceptions import InputError
@@ -63,6 +61,8 @@ class SparseDecoder(BaseEstimator):
         the posterior mean under w_j ~ N(0, τ²_j) and per-measurement noise variance
         σ_y² = σ²‖A‖²_F / d: a ridge with penalty σ_y² / τ²_j per atom. Least squares on the
         support would inflate the recovered deviations with noise.
+    device : {"cpu", "cuda", "auto"}
+        Where the OMP, lasso and reconstruction kernels run.
 
     Attributes
     ----------
@@ -73,7 +73,8 @@ class SparseDecoder(BaseEstimator):
     """
 
     def __init__(self, method="omp", *, sparsity=15, alpha=0.01, ridge=0.0, max_iter=500, tol=1e-6,
-                 noise_variance=0.0, activity_variance=None):
+                 noise_variance=0.0, activity_variance=None, device="cpu"):
+        self.device = device
         self.noise_variance = noise_variance
         self.activity_variance = activity_variance
         self.method = method
@@ -103,6 +104,7 @@ class SparseDecoder(BaseEstimator):
         check_positive_float(self.ridge, "ridge", allow_zero=True)
         check_positive_float(self.noise_variance, "noise_variance", allow_zero=True)
         check_positive_float(self.alpha, "alpha", allow_zero=self.method not in ("lasso", "nnlasso"))
+        self.kernels_ = kernels(resolve_device(self.device))
         self.components_ = np.ascontiguousarray(U)
         self.design_ = np.ascontiguousarray(A)
         if mean is not None:
@@ -164,9 +166,9 @@ class SparseDecoder(BaseEstimator):
             k = min(self.sparsity, D.shape[1])
             if self.residual_tol_ > 0:
                 y_sq = np.einsum("ij,ij->i", Y, Y, dtype=np.float64)
-                indices, values = omp_gram(self.gram_, dty, k, tol=self.residual_tol_, y_sq_norms=y_sq)
+                indices, values = self.kernels_.omp_gram(self.gram_, dty, k, tol=self.residual_tol_, y_sq_norms=y_sq)
             else:
-                indices, values = omp_gram(self.gram_, dty, k)
+                indices, values = self.kernels_.omp_gram(self.gram_, dty, k)
             if self.atom_penalty_ is not None:
                 values = ridge_refit(self.gram_, dty, indices, atom_penalty=self.atom_penalty_)
             elif self.ridge > 0:
@@ -178,12 +180,12 @@ class SparseDecoder(BaseEstimator):
         lam = (self.alpha * lam_max).astype(D.dtype)
         y_sq = np.einsum("ij,ij->i", Y, Y)
         if self.method == "nnlasso":
-            coef, _ = nnlasso_gram(self.gram_, dty, y_sq, lam, max_iter=self.max_iter, tol=self.tol)
+            coef, _ = self.kernels_.nnlasso_gram(self.gram_, dty, y_sq, lam, max_iter=self.max_iter, tol=self.tol)
         else:
             # signed lasso = nonnegative lasso on [D, -D]
             gram2 = np.block([[self.gram_, -self.gram_], [-self.gram_, self.gram_]])
             cov2 = np.ascontiguousarray(np.hstack([dty, -dty]))
-            both, _ = nnlasso_gram(np.ascontiguousarray(gram2), cov2, y_sq, lam,
+            both, _ = self.kernels_.nnlasso_gram(np.ascontiguousarray(gram2), cov2, y_sq, lam,
                                    max_iter=self.max_iter, tol=self.tol)
             m = D.shape[1]
             coef = both[:, :m] - both[:, m:]
@@ -199,7 +201,7 @@ class SparseDecoder(BaseEstimator):
         """Recover profiles (n_samples, n_genes) from measurements Y (n_samples, n_measurements)."""
         codes = self.decode(Y)
         if isinstance(codes, tuple):
-            X_hat = reconstruct(codes[0], codes[1], self.components_)
+            X_hat = self.kernels_.reconstruct(codes[0], codes[1], self.components_)
         else:
             X_hat = codes @ self.components_
         if self.mean_ is not None:

@@ -6,6 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# CI must be deterministic: property tests draw the same examples on every run
+settings.register_profile("csgene", derandomize=True, deadline=None)
+settings.load_profile("csgene")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("CSGENE_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))

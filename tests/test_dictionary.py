@@ -389,3 +389,14 @@ def test_match_score_reference(rng):
     assert match_score(true, learned) == pytest.approx(1.0)
     brute = np.mean([max(abs(t @ l) / np.linalg.norm(t) / np.linalg.norm(l) for l in learned[4:]) for t in true])
     assert match_score(true, learned[4:]) == pytest.approx(brute)
+
+
+def test_smaf_default_min_sparsity_follows_a_small_sparsity():
+    from csgene.dictionary import SMAF
+    from csgene_kernels.testing import make_sparse_problem
+
+    p = make_sparse_problem(40, 30, 6, 2, seed=0)
+    smaf = SMAF(6, sparsity=3, max_iter=2, random_state=0).fit(np.abs(p.X))
+    assert all(h["k"] <= 3 for h in smaf.history_)
+    with pytest.raises(InputError, match="min_sparsity"):
+        SMAF(6, sparsity=3, min_sparsity=4).fit(np.abs(p.X))

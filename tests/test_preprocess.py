@@ -331,3 +331,12 @@ def test_chain_is_clonable_and_fit_on_training_only():
     clone(chain).fit(X_test)  # a clone does not touch the original
     np.testing.assert_allclose(chain.steps[0][1].data_min_, X_train.min(axis=0))
     assert chain.transform(X_test).max() > 1.0  # test data outside the training range
+
+
+def test_minmax_subnormal_range_is_treated_as_constant():
+    """Regression (found by hypothesis in CI): 1/range overflowed to inf for a subnormal range."""
+    X = np.array([[2.22507386e-311], [0.0]])
+    scaler = MinMaxScaler().fit(X)
+    out = scaler.transform(X)
+    assert np.isfinite(out).all() and np.all(out == 0)
+    np.testing.assert_allclose(scaler.inverse_transform(out), X, atol=1e-300)

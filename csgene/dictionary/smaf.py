@@ -50,9 +50,9 @@ import numpy as np
 from scipy.stats import entropy
 
 from csgene_kernels.nmf import nmf_init, nmf_mu
-from csgene_kernels.nnlasso import LAM_MIN_RATIO, nnlasso_constrained_gram, nnlasso_gram
-from csgene_kernels.omp import codes_to_dense, omp_gram
-from csgene_kernels.reconstruct import reconstruct
+from csgene_kernels.device import kernels, resolve_device
+from csgene_kernels.nnlasso import LAM_MIN_RATIO
+from csgene_kernels.omp import codes_to_dense
 
 from .._validation import check_positive_float, check_positive_int, check_random_state
 from ..exceptions import InputError
@@ -99,7 +99,7 @@ def initial_activities(X: np.ndarray, n_components: int, init: str, rng) -> np.n
     return np.ascontiguousarray(W, dtype=X.dtype)
 
 
-def update_modules(X, W, eps, init, *, max_iter, tol):
+def update_modules(X, W, eps, init, *, max_iter, tol, kern=None):
     """SMAF U-step: per gene, the sparsest nonnegative u with ‖x_g − W u‖² ≤ eps.
 
     Returns
@@ -116,12 +116,13 @@ def update_modules(X, W, eps, init, *, max_iter, tol):
     # Genes that miss the budget even at the smallest λ get that solution, as the kernel would
     # give them, but from one solve instead of a descending ladder of them: with a random start
     # most genes are in this case and the ladder dominated the fit time.
+    kern = kern or kernels("cpu")
     lam_floor = np.maximum(cov.max(axis=1), 0.0) * LAM_MIN_RATIO
-    coef, _ = nnlasso_gram(gram, cov, x_sq_norms, lam_floor, init=warm, max_iter=max_iter, tol=tol)
+    coef, _ = kern.nnlasso_gram(gram, cov, x_sq_norms, lam_floor, init=warm, max_iter=max_iter, tol=tol)
     over_budget = squared_residuals(gram, cov, x_sq_norms, coef) > eps
     search = np.flatnonzero(~over_budget & (x_sq_norms > 0))
     if search.size:
-        searched, _, _ = nnlasso_constrained_gram(
+        searched, _, _ = kern.nnlasso_constrained_gram(
             gram, cov[search], x_sq_norms[search], eps,
             init=None if warm is None else warm[search], max_iter=max_iter, tol=tol,
         )
@@ -137,13 +138,13 @@ def squared_residuals(gram, cov, x_sq_norms, coef) -> np.ndarray:
     return x_sq_norms - 2.0 * np.einsum("tj,tj->t", cov, coef) + fitted
 
 
-def fit_fraction(X, indices, values, components, x_sq_total) -> float:
+def fit_fraction(X, indices, values, components, x_sq_total, kern=None) -> float:
     """1 − ‖X − codes·components‖² / ‖X‖²."""
-    residual = X - reconstruct(indices, values, components)
+    residual = X - (kern or kernels("cpu")).reconstruct(indices, values, components)
     return 1.0 - float(np.einsum("ij,ij->", residual, residual, dtype=np.float64)) / x_sq_total
 
 
-def update_activities(X, components, k_max, k_min, min_fit, x_sq_total):
+def update_activities(X, components, k_max, k_min, min_fit, x_sq_total, kern=None):
     """SMAF W-step: OMP with the sparsest k in [k_min, k_max] whose fit is >= min_fit.
 
     Fit only falls as k falls (OMP with k−1 atoms picks the first k−1 atoms of OMP with k), so
@@ -153,8 +154,8 @@ def update_activities(X, components, k_max, k_min, min_fit, x_sq_total):
     dty = np.ascontiguousarray(X @ components.T)
     best = None
     for k in range(k_max, k_min - 1, -1):
-        indices, values = omp_gram(gram, dty, k)
-        fit = fit_fraction(X, indices, values, components, x_sq_total)
+        indices, values = (kern or kernels("cpu")).omp_gram(gram, dty, k)
+        fit = fit_fraction(X, indices, values, components, x_sq_total, kern)
         if fit < min_fit and best is not None:
             break
         best = (indices, values, k, fit)
@@ -183,8 +184,9 @@ class SMAF(OMPTransformMixin):
         (the reference's default through SPAMS).
     unit_norm_components : bool, default=True
         Scale module rows to unit norm after each U-step (the reference's ``donorm``).
-    min_sparsity : int, default=5
-        Smallest k the W-step may lower to (the reference's ``mink``).
+    min_sparsity : int or None, default=None
+        Smallest k the W-step may lower to (the reference's ``mink``); None means
+        min(5, sparsity), the reference's 5 where the sparsity allows it.
     module_size_bound : float or "auto", default="auto"
         Halve λ₂ when the mean module size (exp-entropy of |u|/Σ|u|) falls below it.
         ``"auto"``: ``min(20, n_genes/20)`` (the reference's documented example).
@@ -199,6 +201,9 @@ class SMAF(OMPTransformMixin):
         Coordinate-descent tolerance of the U-step.
     random_state : int, RandomState or None
         Seed of the initialisation (the only random step).
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where the U- and W-step kernels run (:func:`csgene_kernels.device.resolve_device`).
+        With "cuda", arrays are copied to the GPU for each kernel call.
 
     Attributes
     ----------
@@ -241,14 +246,16 @@ class SMAF(OMPTransformMixin):
         max_iter=10,
         init="random",
         unit_norm_components=True,
-        min_sparsity=5,
+        min_sparsity=None,
         module_size_bound="auto",
         activity_size_bound=0.0,
         center=False,
         lasso_max_iter=1000,
         lasso_tol=1e-6,
         random_state=None,
+        device="cpu",
     ):
+        self.device = device
         self.n_components = n_components
         self.sparsity = sparsity
         self.lda2 = lda2
@@ -267,7 +274,8 @@ class SMAF(OMPTransformMixin):
         # no n_components <= n_samples check: the paper uses 1.5·n_train modules (overcomplete)
         n_components = check_positive_int(self.n_components, "n_components")
         sparsity = check_sparsity(self.sparsity, n_components)
-        min_sparsity = check_positive_int(self.min_sparsity, "min_sparsity", maximum=sparsity)
+        min_sparsity = (min(5, sparsity) if self.min_sparsity is None
+                        else check_positive_int(self.min_sparsity, "min_sparsity", maximum=sparsity))
         lda2 = check_positive_float(self.lda2, "lda2")
         if lda2 >= 1:
             raise InputError(
@@ -293,6 +301,7 @@ class SMAF(OMPTransformMixin):
         X = check_training_matrix(X, nonnegative=True, learner="SMAF")
         n_components, sparsity, min_sparsity, lda2, module_bound, activity_bound = self._check_params(X)
         rng = check_random_state(self.random_state)
+        kern = kernels(resolve_device(self.device))
         self.mean_ = training_mean(X, self.center)
         Xc = np.ascontiguousarray(X - self.mean_)
         x_sq_total = float(np.einsum("ij,ij->", Xc, Xc, dtype=np.float64))
@@ -308,12 +317,12 @@ class SMAF(OMPTransformMixin):
             start = time.perf_counter()
             eps = lda2 * x_sq_total / X.shape[0]
             components, n_infeasible = update_modules(
-                Xc, W, eps, components, max_iter=self.lasso_max_iter, tol=self.lasso_tol
+                Xc, W, eps, components, max_iter=self.lasso_max_iter, tol=self.lasso_tol, kern=kern
             )
             if self.unit_norm_components:
                 components = unit_rows(components)[0]
             indices, values, k, fit = update_activities(
-                Xc, components, sparsity, min_sparsity, 1.0 - lda2, x_sq_total
+                Xc, components, sparsity, min_sparsity, 1.0 - lda2, x_sq_total, kern
             )
             W = codes_to_dense(indices, values, n_components)
             module_size = mean_nonzero(effective_size(components))
