@@ -1,8 +1,9 @@
 """SMAF+MLP stack: an MLP that refines SMAF's recovered profiles (the seed paper's best method
 at 300 measurements).
 
-The refiner (genes → 500 → 500 → 500 → genes, with a ridge-initialised linear skip path) is
-trained on *out-of-fold* SMAF recoveries of the training samples: the training set is split in
+The refiner (genes + d → 500 → 500 → 500 → genes, with a ridge-initialised linear skip path)
+takes SMAF's recovered profile together with the measurements themselves, so its linear path
+starts at least as good as ridge regression from y, and is trained on *out-of-fold* SMAF recoveries of the training samples: the training set is split in
 ``n_folds`` folds; for each fold a SMAF dictionary learned on the other folds recovers that fold
 from measurements simulated with the design and the noise level. Recoveries of samples the
 dictionary was trained on would be too good, and the refiner would learn to trust them.
@@ -103,7 +104,7 @@ class SMAFStack(T.NeuralMethod):
             method.fit_design(A, snr=snr)
             for _ in range(draws):
                 Y = measure(self.X_train_[held], A, snr=snr, random_state=rng)
-                inputs.append(method.recover(Y))
+                inputs.append(np.hstack([method.recover(Y), Y]))
                 targets.append(self.X_train_[held])
         self.smaf_.fit_design(A, snr=snr)
         device = T.resolve_device(self.device)
@@ -121,6 +122,6 @@ class SMAFStack(T.NeuralMethod):
     def recover(self, Y):
         """SMAF recovery of Y, refined by the MLP; (n_samples, n_genes)."""
         Y = self._check_measurements(Y)
-        first = self.smaf_.recover(Y).astype(np.float32)
+        first = np.hstack([self.smaf_.recover(Y), Y]).astype(np.float32)
         device = next(self.network_.model.parameters()).device
         return self.network_.predict_tensor(T.to_tensor(first, device)).cpu().numpy().astype(np.float64)
