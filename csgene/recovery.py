@@ -113,6 +113,10 @@ class SparseDecoder(BaseEstimator):
                 raise InputError(f"mean has {mean.shape[0]} genes but components have {U.shape[1]}.")
         self.mean_ = mean
         self.dictionary_ = A @ U.T
+        norms = np.linalg.norm(self.dictionary_, axis=0)
+        self.atom_norms_ = norms
+        # atoms that measure to zero can never be recovered; keep them as zero columns
+        self.atom_scale_ = np.where(norms > 0, norms, 1.0)
         self.residual_tol_ = float(self.noise_variance) * float(np.sum(A.astype(np.float64) ** 2))
         self.atom_penalty_ = None
         if self.activity_variance is not None and self.residual_tol_ > 0:
@@ -120,15 +124,10 @@ class SparseDecoder(BaseEstimator):
             if tau2.shape[0] != U.shape[0]:
                 raise InputError(f"activity_variance has {tau2.shape[0]} entries for {U.shape[0]} modules.")
             noise_y = self.residual_tol_ / A.shape[0]
-            atom_norms = np.linalg.norm(self.dictionary_, axis=0).astype(np.float64)
-            prior = np.nan_to_num(tau2) * atom_norms**2
+            prior = np.nan_to_num(tau2) * norms.astype(np.float64) ** 2
             # modules never active in training (or measuring to zero) are effectively excluded
             self.atom_penalty_ = np.where(prior > 0, noise_y / np.where(prior > 0, prior, 1.0), 1e30)
-        norms = np.linalg.norm(self.dictionary_, axis=0)
-        self.atom_norms_ = norms
-        # atoms that measure to zero can never be recovered; keep them as zero columns
-        safe = np.where(norms > 0, norms, 1.0)
-        self.normalized_ = np.ascontiguousarray(self.dictionary_ / safe)
+        self.normalized_ = np.ascontiguousarray(self.dictionary_ / self.atom_scale_)
         self.gram_ = np.ascontiguousarray(self.normalized_.T @ self.normalized_)
         if self.method == "lstsq":
             D = self.dictionary_
@@ -189,12 +188,10 @@ class SparseDecoder(BaseEstimator):
                                    max_iter=self.max_iter, tol=self.tol)
             m = D.shape[1]
             coef = both[:, :m] - both[:, m:]
-        safe = np.where(self.atom_norms_ > 0, self.atom_norms_, 1.0)
-        return coef / safe
+        return coef / self.atom_scale_
 
     def _unnormalize(self, indices, values):
-        safe = np.where(self.atom_norms_ > 0, self.atom_norms_, 1.0)
-        scale = np.where(indices >= 0, safe[np.maximum(indices, 0)], 1.0)
+        scale = np.where(indices >= 0, self.atom_scale_[np.maximum(indices, 0)], 1.0)
         return (values / scale).astype(values.dtype)
 
     def recover(self, Y):
