@@ -134,7 +134,7 @@ def phase_simulate(args) -> dict:
     model = CompressedSensing.load(args.model)
     started = time.perf_counter()
     simulate_file(model, args.input, args.measurements_file, snr=args.snr, random_state=1,
-                  block_size=args.block_size, progress=True)
+                  block_size=args.block_size, resume=False, overwrite=True, progress=True)
     return {"seconds": time.perf_counter() - started}
 
 
@@ -145,7 +145,7 @@ def phase_recover(args) -> dict:
     model = CompressedSensing.load(args.model)
     started = time.perf_counter()
     recover_file(model, args.measurements_file, args.output, block_size=args.block_size,
-                 compression=args.compression, progress=True)
+                 compression=args.compression, resume=False, overwrite=True, progress=True)
     return {"seconds": time.perf_counter() - started}
 
 

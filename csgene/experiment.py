@@ -383,6 +383,7 @@ def run_experiment(config: ExperimentConfig, out: str | os.PathLike, *, quiet: b
                             fitted[name], A, Y, X_test, mean_profile, config.snr, design_seeds[d],
                             fit_time[name], evaluate,
                         ))
+                        _write_training_history(fitted[name], out, name, repeat, d)
                     rows.append(row)
                     write_csv_atomic(results_path, rows, RESULT_COLUMNS)
                     bar.update(1)
@@ -393,12 +394,28 @@ def run_experiment(config: ExperimentConfig, out: str | os.PathLike, *, quiet: b
     run_info.update(complete=True, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     write_json_atomic(out / "run.json", run_info)
     try:
-        from .plot import plot_results
+        from .plot import plot_results, plot_training_curves
 
         plot_results(rows, out)
+        plot_training_curves(out / TRAINING_DIR, out / "training.png")
     except Exception as exc:  # plots are a convenience; never lose a finished run over them
         log.warning("could not draw plots: %s", exc)
     return read_results(results_path)
+
+
+TRAINING_DIR = "training"
+
+
+def _write_training_history(method, out: Path, name: str, repeat: int, d: int) -> None:
+    """Save a neural method's training curves (``history_``) as training/<name>_r<repeat>_d<d>.json."""
+    history = getattr(method, "history_", None)
+    if not isinstance(history, dict):
+        return
+    folder = out / TRAINING_DIR
+    folder.mkdir(exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+    write_json_atomic(folder / f"{safe}_r{repeat}_d{d}.json",
+                      {"method": name, "repeat": repeat, "n_measurements": d, **history})
 
 
 def _recover_and_score(method, A, Y, X_test, mean_profile, snr, seed, fit_seconds, evaluate):

@@ -82,6 +82,42 @@ def plot_results(rows: list[dict], out_dir, metrics=PLOTTED_METRICS) -> list[Pat
     return written
 
 
+def plot_training_curves(history_dir, path) -> Path | None:
+    """Draw the training curves the runner saved (``training/*.json``), one panel per method.
+
+    Each panel shows, for the first repeat at every d, the training loss (solid) and the
+    validation loss (dashed); for the GAN, the critic loss and the critic's Wasserstein estimate
+    on the validation split. Returns the PNG path, or None when there is nothing to draw.
+    """
+    import json
+
+    history_dir, path = Path(history_dir), Path(path)
+    curves: dict[str, list[dict]] = {}
+    for file in sorted(history_dir.glob("*.json")) if history_dir.is_dir() else []:
+        with open(file) as fh:
+            entry = json.load(fh)
+        if entry.get("repeat") == 0 and entry.get("train"):
+            curves.setdefault(entry["method"], []).append(entry)
+    if not curves:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.6), squeeze=False)
+    for ax, (method, entries) in zip(axes[0], curves.items()):
+        for entry in sorted(entries, key=lambda e: e["n_measurements"]):
+            line, = ax.plot(entry["train"], label=f"d={entry['n_measurements']}")
+            if entry.get("val"):
+                ax.plot(entry["val"], linestyle="--", color=line.get_color())
+        is_gan = "generator_loss" in entries[0]
+        ax.set_title(f"{method}: " + ("critic loss, W estimate (val, dashed)" if is_gan
+                                      else "train, validation (dashed)"), fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    _save_atomic(fig, path)
+    plt.close(fig)
+    return path
+
+
 def plot_gene_modules(X, path, *, max_genes: int = 300, random_state: int = 0) -> Path:
     """Clustered gene–gene correlation heatmap of a data matrix (n_samples, n_genes).
 

@@ -114,3 +114,17 @@ def test_summary_and_table_layout():
     assert summary[0]["pearson_sample_sd"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
     table = format_table(summary, "pearson_sample")
     assert "d=10" in table and "0.600 ± 0.141" in table
+
+
+def test_neural_methods_record_training_curves(tmp_path):
+    pytest.importorskip("torch", reason="needs the nn extra: pip install 'csgene[nn]'")
+    run_experiment(small_config(methods=["mean", "mlp", "gan"], measurements=[10], repeats=1), tmp_path,
+                   quiet=True)
+    mlp = json.loads((tmp_path / "training" / "mlp_r0_d10.json").read_text())
+    gan = json.loads((tmp_path / "training" / "gan_r0_d10.json").read_text())
+    assert mlp["method"] == "mlp" and len(mlp["train"]) == len(mlp["val"]) >= 1
+    assert 0 <= mlp["best_epoch"] < len(mlp["val"])
+    assert len(gan["generator_loss"]) == len(gan["train"]) == len(gan["val"]) > 1
+    assert np.all(np.isfinite(gan["train"]))
+    assert not (tmp_path / "training" / "mean_r0_d10.json").exists()
+    assert (tmp_path / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

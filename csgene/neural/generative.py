@@ -413,11 +413,15 @@ class GANPrior(_GenerativePrior):
 
     Parameters
     ----------
-    latent_dim : int, default 10
+    latent_dim : int, default 20
     hidden : tuple of int, default (256, 256)
     max_epochs : int, default 60
+        An epoch is ``ceil(n_train / batch_size)`` generator steps, each after ``n_critic`` critic
+        steps on real batches drawn with replacement. Counting generator steps matters: with a
+        few hundred samples, one critic pass over the data per epoch leaves the generator with
+        about one step per epoch, and it stays near the mean profile.
     batch_size : int, default 64
-    lr : float, default 2e-4
+    lr : float, default 1e-3
         Adam learning rate of both networks (betas 0.5, 0.9).
     n_critic : int, default 5
         Critic steps per generator step.
@@ -430,7 +434,7 @@ class GANPrior(_GenerativePrior):
     _param_names = _GEN_PARAMS + ("n_critic", "gp_weight")
     _modules = ("generator", "critic")
 
-    def __init__(self, latent_dim=10, *, hidden=(256, 256), max_epochs=60, batch_size=64, lr=2e-4,
+    def __init__(self, latent_dim=20, *, hidden=(256, 256), max_epochs=60, batch_size=64, lr=1e-3,
                  weight_decay=0.0, validation_fraction=0.15, n_critic=5, gp_weight=10.0,
                  prior_weight=1.0, n_restarts=3, recovery_steps=300, recovery_lr=0.05,
                  sparse_deviation=False, deviation_weight=1.0, random_state=None, device="auto",
@@ -478,25 +482,26 @@ class GANPrior(_GenerativePrior):
             return D(fake).mean() - D(real).mean() + self.gp_weight * penalty
 
         val_z = latent(len(X_val))
+        steps_per_epoch = max(1, -(-n // int(self.batch_size)))
         for epoch in range(int(self.max_epochs)):
-            order = torch.randperm(n, generator=generator, device=device)
             d_losses, g_losses = [], []
-            for step, begin in enumerate(range(0, n, self.batch_size)):
-                loss_d = critic_loss(X_train[order[begin : begin + self.batch_size]])
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                opt_d.step()
-                d_losses.append(float(loss_d.detach()))
-                if (step + 1) % self.n_critic == 0:
-                    loss_g = -D(G(latent(self.batch_size))).mean()
-                    opt_g.zero_grad(set_to_none=True)
-                    loss_g.backward()
-                    opt_g.step()
-                    g_losses.append(float(loss_g.detach()))
+            for _ in range(steps_per_epoch):
+                for _ in range(int(self.n_critic)):
+                    rows = torch.randint(n, (int(self.batch_size),), generator=generator, device=device)
+                    loss_d = critic_loss(X_train[rows])
+                    opt_d.zero_grad(set_to_none=True)
+                    loss_d.backward()
+                    opt_d.step()
+                    d_losses.append(float(loss_d.detach()))
+                loss_g = -D(G(latent(int(self.batch_size)))).mean()
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                opt_g.step()
+                g_losses.append(float(loss_g.detach()))
             with torch.no_grad():
                 wasserstein = float(D(X_val).mean() - D(G(val_z)).mean())
             history["train"].append(float(np.mean(d_losses)))
-            history["generator_loss"].append(float(np.mean(g_losses)) if g_losses else float("nan"))
+            history["generator_loss"].append(float(np.mean(g_losses)))
             history["val"].append(wasserstein)
             if self.verbose:
                 print(f"[gan] epoch {epoch + 1}: critic {history['train'][-1]:.4g}, "

@@ -3,10 +3,11 @@ at 300 measurements).
 
 The refiner (genes + d → 500 → 500 → 500 → genes, with a ridge-initialised linear skip path)
 takes SMAF's recovered profile together with the measurements themselves, so its linear path
-starts at least as good as ridge regression from y, and is trained on *out-of-fold* SMAF recoveries of the training samples: the training set is split in
-``n_folds`` folds; for each fold a SMAF dictionary learned on the other folds recovers that fold
-from measurements simulated with the design and the noise level. Recoveries of samples the
-dictionary was trained on would be too good, and the refiner would learn to trust them.
+starts near ridge regression from y. It is trained on *out-of-fold* SMAF recoveries of the
+training samples: the training set is split in ``n_folds`` folds, and each sample is recovered by
+the SMAF dictionary learned on the other folds, from measurements simulated afresh for every
+batch with the design and the noise level. Recoveries of samples the dictionary was trained on
+would be too good, and the refiner would learn to trust them.
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ class SMAFStack(T.NeuralMethod):
         SMAF's k (active modules per sample).
     n_folds : int
         Folds for the out-of-fold training recoveries.
-    n_noise_draws : int
-        Measurement-noise draws per training sample (augmentation of the refiner's inputs).
     hidden : tuple of int
         Hidden layer widths of the refiner.
     dropout, lr, weight_decay, max_epochs, batch_size, patience, validation_fraction
@@ -42,17 +41,16 @@ class SMAFStack(T.NeuralMethod):
     """
 
     name = "smaf+mlp"
-    _param_names = ("n_modules", "sparsity", "n_folds", "n_noise_draws", "hidden", "dropout", "lr",
+    _param_names = ("n_modules", "sparsity", "n_folds", "hidden", "dropout", "lr",
                     "weight_decay", "max_epochs", "batch_size", "patience", "validation_fraction",
                     "center", "random_state", "device", "verbose")
 
-    def __init__(self, n_modules=150, *, sparsity=15, n_folds=3, n_noise_draws=2, hidden=(500, 500, 500),
-                 dropout=0.1, lr=1e-3, weight_decay=1e-5, max_epochs=60, batch_size=64, patience=8,
+    def __init__(self, n_modules=150, *, sparsity=15, n_folds=3, hidden=(500, 500, 500),
+                 dropout=0.1, lr=3e-4, weight_decay=1e-5, max_epochs=60, batch_size=64, patience=8,
                  validation_fraction=0.15, center=True, random_state=None, device="auto", verbose=0):
         self.n_modules = n_modules
         self.sparsity = sparsity
         self.n_folds = n_folds
-        self.n_noise_draws = n_noise_draws
         self.hidden = hidden
         self.dropout = dropout
         self.lr = lr
@@ -91,29 +89,45 @@ class SMAFStack(T.NeuralMethod):
         return self
 
     def fit_design(self, A, snr=np.inf, random_state=None):
-        """Train the refiner on out-of-fold SMAF recoveries measured with design ``A``."""
-        from ..measure import measure
+        """Train the refiner on out-of-fold SMAF recoveries measured with design ``A``.
 
+        Every training batch draws fresh measurement noise at the given SNR and recovers each
+        sample with the SMAF dictionary of the folds that did not see it, so the refiner never
+        sees the same noisy input twice (the augmentation that keeps the measurement MLP ahead
+        of ridge), and never sees a recovery better than it will get at test time.
+        """
+        torch = T.import_torch()
         self._require_fitted("smaf_", "fit(X_train)")
         A, snr = self._check_design(A, snr)
         seed = T.draw_seed(self.seed_ if random_state is None else random_state)
-        rng = np.random.default_rng(seed)
-        draws = check_positive_int(self.n_noise_draws, "n_noise_draws")
-        inputs, targets = [], []
-        for held, method in zip(self.folds_, self.fold_methods_):
-            method.fit_design(A, snr=snr)
-            for _ in range(draws):
-                Y = measure(self.X_train_[held], A, snr=snr, random_state=rng)
-                inputs.append(np.hstack([method.recover(Y), Y]))
-                targets.append(self.X_train_[held])
-        self.smaf_.fit_design(A, snr=snr)
         device = T.resolve_device(self.device)
+        for method in (*self.fold_methods_, self.smaf_):
+            method.fit_design(A, snr=snr)
+        fold_of = np.empty(len(self.X_train_), dtype=np.intp)
+        for i, held in enumerate(self.folds_):
+            fold_of[held] = i
+        X_t = T.to_tensor(self.X_train_, device)
+        A_t = T.to_tensor(A, device)
+
+        def out_of_fold_input(rows, generator):
+            index = rows[:, 0].long()
+            Y = T.add_measurement_noise(X_t[index], snr, generator) @ A_t.T
+            Y_host = Y.cpu().numpy().astype(np.float64)
+            folds = fold_of[index.cpu().numpy()]
+            recovered = np.empty((len(folds), self.n_genes_))
+            for fold in np.unique(folds):
+                mine = folds == fold
+                recovered[mine] = self.fold_methods_[fold].recover(Y_host[mine])
+            return torch.cat([T.to_tensor(recovered, device), Y], dim=1)
+
         self.network_ = T.fit_regression_mlp(
-            np.vstack(inputs).astype(np.float32), np.vstack(targets).astype(np.float32),
-            hidden=tuple(self.hidden), dropout=float(self.dropout), linear_skip=True, lr=self.lr,
-            weight_decay=self.weight_decay, max_epochs=self.max_epochs, batch_size=self.batch_size,
-            patience=self.patience, validation_fraction=self.validation_fraction, seed=seed,
-            device=device, verbose=self.verbose, label=self.name,
+            np.arange(len(self.X_train_), dtype=np.float32)[:, None], self.X_train_.astype(np.float32),
+            make_input=out_of_fold_input, hidden=tuple(self.hidden), dropout=float(self.dropout),
+            linear_skip=True, lr=self.lr, weight_decay=self.weight_decay, max_epochs=self.max_epochs,
+            batch_size=self.batch_size, patience=self.patience,
+            validation_fraction=self.validation_fraction, seed=seed, device=device,
+            verbose=self.verbose, label=self.name,
+            linear_init_columns=np.arange(self.n_genes_, self.n_genes_ + A.shape[0]),
         )
         self.design_ = A
         self.history_ = self.network_.history.as_dict()
