@@ -63,7 +63,8 @@ def main(argv=None):
         print(f"\n=== space: {space} ===")
         for metric in METRICS:
             print(format_table(summary, metric))
-            for name, values in REFERENCE.get((space, metric), {}).items():
+            references = REFERENCE if Path(args.data).name == DEFAULT_DATA.name else {}
+            for name, values in references.get((space, metric), {}).items():
                 print(f"  reference {name}: " + " / ".join(f"{v:.3f}" for v in values))
             print()
 

@@ -124,7 +124,7 @@ def smaf_reference(
     history = []
     for _ in range(max_iter):
         start = time.perf_counter()
-        U, n_infeasible = reference_u_step(X, W, lda2 * x_sq_total / X.shape[0])
+        U, n_infeasible = reference_u_step(X, W, lda2 * x_sq_total / X.shape[1])
         norms = np.linalg.norm(U, axis=1)
         U = U / np.where(norms > 0, norms, 1.0)[:, None]
         W, k, fit = reference_w_step(X, U, sparsity, min_sparsity, 1 - lda2)

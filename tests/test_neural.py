@@ -135,14 +135,18 @@ def test_grouped_ridge_penalty_ignores_noisy_twins():
     assert group_cv_error(w_group) < group_cv_error(w_loo)
 
 
-def test_linear_init_columns_start_other_inputs_at_zero():
+def test_linear_path_restricted_to_columns_starts_at_their_ridge_fit():
+    from sklearn.linear_model import RidgeCV
+
     rng = np.random.default_rng(3)
-    source = rng.standard_normal((60, 5))
-    target = source[:, :2] @ rng.standard_normal((2, 4))
-    net = T.fit_regression_mlp(source, target, hidden=(8,), max_epochs=1, lr=1e-12,
-                               linear_init_columns=[0, 1], seed=0)
-    weight = net.model.linear.weight.detach().numpy()
-    assert np.abs(weight[:, 2:]).max() < 1e-9 < np.abs(weight[:, :2]).min()
+    inputs, targets = rng.standard_normal((80, 7)), rng.standard_normal((80, 4))
+    weight, bias = T.ridge_linear_init(inputs[:, [5, 6]], targets)
+    model = T.make_residual_mlp(7, 4, (8,), 0.0, (weight, bias), linear_columns=[5, 6])
+    assert tuple(model.linear.weight.shape) == (4, 2)
+    with torch.no_grad():
+        ours = model(torch.as_tensor(inputs, dtype=torch.float32)).numpy()
+    ref = RidgeCV(alphas=np.logspace(-3, 4, 15)).fit(inputs[:, [5, 6]], targets).predict(inputs[:, [5, 6]])
+    np.testing.assert_allclose(ours, ref, atol=1e-4)
 
 
 @pytest.mark.parametrize("snr", [0.5, 3.0, np.inf])

@@ -6,9 +6,9 @@ Alternating, as in ``smaf(..., mode=1)`` of the reference code (github.com/brian
 ``smaf.py`` / ``union_of_transforms.py``, written genes × samples with X = U W):
 
 1. **U-step**, per gene g: ``min ‖u_g‖₁ s.t. ‖x_g − W u_g‖² ≤ ε, u_g ≥ 0`` with
-   ``ε = λ₂ · ‖X‖²_F / n_samples`` (the reference's ``spams.lasso(X.T, D=W.T, mode=1,
-   lambda1=lda2*Xnorm, pos=True)`` with ``Xnorm = ‖X‖²/X.shape[1]``, X.shape[1] = samples):
-   the error-constrained nonnegative lasso kernel, one target per gene.
+   ``ε = λ₂ · ‖X‖²_F / n_genes`` (λ₂ times the average gene's energy; the reference's
+   ``spams.lasso(X.T, D=W.T, mode=1, lambda1=lda2*Xnorm, pos=True)`` divides by the number of
+   samples instead, see below): the error-constrained nonnegative lasso kernel, one target per gene.
 2. Optionally module rows scaled to unit norm (the reference's ``donorm``).
 3. **W-step**: OMP with k = λ₁ atoms per sample; k is lowered while the overall fit
    ``1 − ‖X − WU‖²/‖X‖²`` stays at least ``1 − λ₂`` and k stays at least ``min_sparsity``
@@ -18,6 +18,11 @@ Alternating, as in ``smaf(..., mode=1)`` of the reference code (github.com/brian
 
 Deviations from the reference, and why
 --------------------------------------
+* The U-step budget is ``λ₂ ‖X‖²/n_genes`` per gene, so the genes' budgets add up to
+  ``λ₂ ‖X‖²``, the same relative error the W-step tolerates (fit ≥ 1 − λ₂). The reference's
+  ``‖X‖²/n_samples`` is ``n_genes/n_samples`` times larger: harmless on its 1,000-gene ×
+  500-sample example, but on full profiles (TCGA: 20,531 genes × 137 training samples) every
+  gene's budget exceeds its whole energy, all modules come out zero and so does every recovery.
 * The reference's ``sparse_decode`` returns the first k whose fit is *below* 1 − λ₂ (one atom
   past the last acceptable k) and never goes below ``mink + 1``; here the W-step keeps the
   sparsest k >= ``min_sparsity`` whose fit is still acceptable (λ₁ when none is), which is what
@@ -315,7 +320,7 @@ class SMAF(OMPTransformMixin):
         self.history_ = []
         for _ in range(self.max_iter):
             start = time.perf_counter()
-            eps = lda2 * x_sq_total / X.shape[0]
+            eps = lda2 * x_sq_total / X.shape[1]
             components, n_infeasible = update_modules(
                 Xc, W, eps, components, max_iter=self.lasso_max_iter, tol=self.lasso_tol, kern=kern
             )

@@ -104,20 +104,27 @@ def build_mlp(n_in: int, n_out: int, hidden=(500, 500, 500), dropout: float = 0.
     return nn.Sequential(*layers)
 
 
-def make_residual_mlp(n_in: int, n_out: int, hidden, dropout: float, linear_init=None):
+def make_residual_mlp(n_in: int, n_out: int, hidden, dropout: float, linear_init=None, linear_columns=None):
     """MLP plus a parallel linear path; with ``linear_init=(W, b)`` the linear path starts at that
-    (ridge) solution and the MLP's last layer at zero, so training starts from the ridge fit."""
+    (ridge) solution and the MLP's last layer at zero, so training starts from the ridge fit.
+
+    ``linear_columns`` restricts the linear path to those input columns (all by default): a
+    refiner whose inputs are a first recovery (thousands of genes) plus the measurements keeps a
+    d -> genes linear path instead of a genes -> genes matrix."""
     torch = import_torch()
     nn = torch.nn
+    columns = None if linear_columns is None else torch.as_tensor(np.asarray(linear_columns), dtype=torch.long)
 
     class ResidualMLP(nn.Module):
         def __init__(self):
             super().__init__()
-            self.linear = nn.Linear(n_in, n_out)
+            self.linear = nn.Linear(n_in if columns is None else len(columns), n_out)
             self.mlp = build_mlp(n_in, n_out, hidden, dropout, zero_last=linear_init is not None)
+            self.register_buffer("linear_columns", columns, persistent=False)
 
         def forward(self, x):
-            return self.linear(x) + self.mlp(x)
+            linear_in = x if self.linear_columns is None else x[:, self.linear_columns]
+            return self.linear(linear_in) + self.mlp(x)
 
     model = ResidualMLP()
     if linear_init is not None:
@@ -399,7 +406,7 @@ def fit_regression_mlp(
     verbose: int = 0,
     label: str = "mlp",
     groups=None,
-    linear_init_columns=None,
+    linear_columns=None,
 ) -> RegressionMLP:
     """Train a standardised MLP ``make_input(source) -> target`` with early stopping.
 
@@ -427,10 +434,10 @@ def fit_regression_mlp(
     groups : array-like of shape (n,), optional
         Rows with the same label are copies of one sample (e.g. several noise draws); the
         validation split and the ridge penalty's cross-validation keep them together.
-    linear_init_columns : array-like of int, optional
-        Input columns the ridge start of the linear path uses; the others start at weight zero
-        (still trained). Lets a refiner start exactly at ridge from the measurements while its
-        other inputs (a first recovery) enter through the MLP.
+    linear_columns : array-like of int, optional
+        Input columns the linear path (and its ridge start) sees; the others enter through the
+        MLP only. Lets a refiner start exactly at ridge from the measurements while a first
+        recovery (thousands of genes) feeds the MLP, without a genes x genes linear matrix.
 
     Returns
     -------
@@ -454,17 +461,17 @@ def fit_regression_mlp(
         val_inputs, val_targets = inputs_std[val_idx], targets_std[val_idx]
         linear_init = None
         if linear_skip:
-            columns = np.arange(inputs_std.shape[1]) if linear_init_columns is None else np.asarray(linear_init_columns)
-            weight, bias = ridge_linear_init(
-                inputs_std[train_idx][:, columns].cpu().numpy().astype(np.float64),
+            linear_in = inputs_std[train_idx]
+            if linear_columns is not None:
+                linear_in = linear_in[:, np.asarray(linear_columns)]
+            linear_init = ridge_linear_init(
+                linear_in.cpu().numpy().astype(np.float64),
                 targets_std[train_idx].cpu().numpy().astype(np.float64),
                 groups=None if groups is None else np.asarray(groups)[train_idx],
             )
-            linear_init = (np.zeros((weight.shape[0], inputs_std.shape[1])), bias)
-            linear_init[0][:, columns] = weight
         n_in, n_out = inputs_std.shape[1], targets_std.shape[1]
         if linear_skip:
-            model = make_residual_mlp(n_in, n_out, hidden, dropout, linear_init).to(device)
+            model = make_residual_mlp(n_in, n_out, hidden, dropout, linear_init, linear_columns).to(device)
         else:
             model = build_mlp(n_in, n_out, hidden, dropout).to(device)
 

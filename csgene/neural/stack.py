@@ -1,9 +1,9 @@
 """SMAF+MLP stack: an MLP that refines SMAF's recovered profiles (the seed paper's best method
 at 300 measurements).
 
-The refiner (genes + d → 500 → 500 → 500 → genes, with a ridge-initialised linear skip path)
-takes SMAF's recovered profile together with the measurements themselves, so its linear path
-starts near ridge regression from y. It is trained on *out-of-fold* SMAF recoveries of the
+The refiner (genes + d → 500 → 500 → 500 → genes) takes SMAF's recovered profile together with
+the measurements, plus a linear path d → genes from the measurements alone that starts at ridge
+regression, so training starts from ridge and the network learns what SMAF's recovery adds. It is trained on *out-of-fold* SMAF recoveries of the
 training samples: the training set is split in ``n_folds`` folds, and each sample is recovered by
 the SMAF dictionary learned on the other folds, from measurements simulated afresh for every
 batch with the design and the noise level. Recoveries of samples the dictionary was trained on
@@ -127,7 +127,7 @@ class SMAFStack(T.NeuralMethod):
             batch_size=self.batch_size, patience=self.patience,
             validation_fraction=self.validation_fraction, seed=seed, device=device,
             verbose=self.verbose, label=self.name,
-            linear_init_columns=np.arange(self.n_genes_, self.n_genes_ + A.shape[0]),
+            linear_columns=np.arange(self.n_genes_, self.n_genes_ + A.shape[0]),
         )
         self.design_ = A
         self.history_ = self.network_.history.as_dict()
