@@ -46,7 +46,7 @@ class SMAFStack(T.NeuralMethod):
                     "center", "random_state", "device", "verbose")
 
     def __init__(self, n_modules=150, *, sparsity=15, n_folds=3, hidden=(500, 500, 500),
-                 dropout=0.1, lr=3e-4, weight_decay=1e-5, max_epochs=60, batch_size=64, patience=8,
+                 dropout=0.1, lr=6e-4, weight_decay=1e-5, max_epochs=40, batch_size=128, patience=8,
                  validation_fraction=0.15, center=True, random_state=None, device="auto", verbose=0):
         self.n_modules = n_modules
         self.sparsity = sparsity
