@@ -51,12 +51,13 @@ def main(argv=None):
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--spaces", default=",".join(SPACES))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--genes", type=int, default=None, help="random subset of genes (default: all)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     for space in args.spaces.split(","):
         config = ExperimentConfig(
             data=args.data, methods=args.methods.split(","), measurements=list(MEASUREMENTS),
-            repeats=args.repeats, snr=2.0, seed=0, preprocess=space, sparsity=15, modules=150,
+            repeats=args.repeats, genes=args.genes, snr=2.0, seed=0, preprocess=space, sparsity=15, modules=150,
         )
         rows = run_experiment(config, Path(args.out) / space, quiet=args.quiet)
         summary = summarize(rows)
