@@ -305,7 +305,7 @@ def test_gan_prior_learns_a_known_generator_without_collapse():
     d = 50 reaches pearson_sample >= 0.9 (a collapsed generator sits near the mean profile)."""
     X_train, X_test, A = relu_generator_problem(1)
     gan = GANPrior(random_state=0, latent_dim=5, hidden=(64, 64), max_epochs=160, batch_size=32,
-                   n_restarts=2, recovery_steps=200).fit(X_train).fit_design(A)
+                   steps_per_epoch=13, n_restarts=2, recovery_steps=200).fit(X_train).fit_design(A)
     spread = gan.sample(400, random_state=0).std(axis=0).mean() / X_train.std(axis=0).mean()
     assert 0.7 < spread < 1.3
     X_hat = gan.recover(X_test @ A.T)

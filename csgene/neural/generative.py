@@ -416,10 +416,13 @@ class GANPrior(_GenerativePrior):
     latent_dim : int, default 20
     hidden : tuple of int, default (256, 256)
     max_epochs : int, default 60
-        An epoch is ``ceil(n_train / batch_size)`` generator steps, each after ``n_critic`` critic
-        steps on real batches drawn with replacement. Counting generator steps matters: with a
-        few hundred samples, one critic pass over the data per epoch leaves the generator with
-        about one step per epoch, and it stays near the mean profile.
+        An epoch is ``steps_per_epoch`` generator steps, each after ``n_critic`` critic steps on
+        real batches drawn with replacement, so training length does not grow with the number
+        of samples. Counting generator steps matters: with a few hundred samples, one critic
+        pass over the data per epoch leaves the generator about one step per epoch, and it stays
+        near the mean profile.
+    steps_per_epoch : int, default 5
+        Generator steps per epoch (60 x 5 = 300 steps by default).
     batch_size : int, default 64
     lr : float, default 1e-3
         Adam learning rate of both networks (betas 0.5, 0.9).
@@ -431,12 +434,12 @@ class GANPrior(_GenerativePrior):
     """
 
     name = "gan"
-    _param_names = _GEN_PARAMS + ("n_critic", "gp_weight")
+    _param_names = _GEN_PARAMS + ("n_critic", "gp_weight", "steps_per_epoch")
     _modules = ("generator", "critic")
 
     def __init__(self, latent_dim=20, *, hidden=(256, 256), max_epochs=60, batch_size=64, lr=1e-3,
                  weight_decay=0.0, validation_fraction=0.15, n_critic=5, gp_weight=10.0,
-                 prior_weight=1.0, n_restarts=3, recovery_steps=300, recovery_lr=0.05,
+                 steps_per_epoch=5, prior_weight=1.0, n_restarts=3, recovery_steps=300, recovery_lr=0.05,
                  sparse_deviation=False, deviation_weight=1.0, random_state=None, device="auto",
                  verbose=0):
         self._init_common(latent_dim, hidden, max_epochs, batch_size, lr, weight_decay,
@@ -444,6 +447,7 @@ class GANPrior(_GenerativePrior):
                           sparse_deviation, deviation_weight, random_state, device, verbose)
         self.n_critic = n_critic
         self.gp_weight = gp_weight
+        self.steps_per_epoch = steps_per_epoch
 
     def _build_modules(self) -> dict:
         torch = T.import_torch()
@@ -482,7 +486,7 @@ class GANPrior(_GenerativePrior):
             return D(fake).mean() - D(real).mean() + self.gp_weight * penalty
 
         val_z = latent(len(X_val))
-        steps_per_epoch = max(1, -(-n // int(self.batch_size)))
+        steps_per_epoch = check_positive_int(self.steps_per_epoch, "steps_per_epoch")
         for epoch in range(int(self.max_epochs)):
             d_losses, g_losses = [], []
             for _ in range(steps_per_epoch):
