@@ -54,6 +54,7 @@ def main(argv=None):
     parser.add_argument("--genes", type=int, default=None, help="random subset of genes (default: all)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    references = REFERENCE if Path(args.data).name == DEFAULT_DATA.name else {}
     for space in args.spaces.split(","):
         config = ExperimentConfig(
             data=args.data, methods=args.methods.split(","), measurements=list(MEASUREMENTS),
@@ -64,7 +65,6 @@ def main(argv=None):
         print(f"\n=== space: {space} ===")
         for metric in METRICS:
             print(format_table(summary, metric))
-            references = REFERENCE if Path(args.data).name == DEFAULT_DATA.name else {}
             for name, values in references.get((space, metric), {}).items():
                 print(f"  reference {name}: " + " / ".join(f"{v:.3f}" for v in values))
             print()

@@ -100,41 +100,6 @@ def test_residual_mlp_starts_at_ridge():
     np.testing.assert_allclose(ours, ref, atol=1e-4)
 
 
-def test_validation_split_keeps_groups_together():
-    groups = np.repeat(np.arange(40), 3)  # three noisy copies of each of 40 samples
-    train, val = T.split_validation(len(groups), 0.25, seed=1, groups=groups)
-    assert len(np.intersect1d(groups[train], groups[val])) == 0
-    assert len(np.unique(groups[val])) == 10 and len(train) + len(val) == len(groups)
-    # without groups every row is its own group, as before
-    plain_train, plain_val = T.split_validation(30, 0.2, seed=2)
-    perm = np.random.default_rng(2).permutation(30)
-    np.testing.assert_array_equal(plain_val, np.sort(perm[:6]))
-
-
-def test_grouped_ridge_penalty_ignores_noisy_twins():
-    """Leave-one-out on rows with noisy twins picks the smallest penalty; group CV does not."""
-    from sklearn.linear_model import Ridge
-    from sklearn.model_selection import GroupKFold, cross_val_score
-
-    rng = np.random.default_rng(0)
-    n, p = 60, 40
-    base = rng.standard_normal((n, p))
-    targets = base[:, :1] @ np.ones((1, 3)) + rng.standard_normal((n, 3))
-    inputs = np.repeat(base, 4, axis=0) + 0.01 * rng.standard_normal((4 * n, p))
-    targets, groups = np.repeat(targets, 4, axis=0), np.repeat(np.arange(n), 4)
-    w_loo, _ = T.ridge_linear_init(inputs, targets)
-    w_group, _ = T.ridge_linear_init(inputs, targets, groups=groups)
-    assert np.linalg.norm(w_group) < np.linalg.norm(w_loo)
-
-    def group_cv_error(weight):
-        alpha = next(a for a in np.logspace(-3, 4, 15)
-                     if np.allclose(Ridge(alpha=a).fit(inputs, targets).coef_, weight, atol=1e-8))
-        return -cross_val_score(Ridge(alpha=alpha), inputs, targets, groups=groups,
-                                cv=GroupKFold(3), scoring="neg_mean_squared_error").mean()
-
-    assert group_cv_error(w_group) < group_cv_error(w_loo)
-
-
 def test_linear_path_restricted_to_columns_starts_at_their_ridge_fit():
     from sklearn.linear_model import RidgeCV
 

@@ -244,24 +244,13 @@ def train_with_early_stopping(
     return history
 
 
-def split_validation(n: int, fraction: float, seed: int, min_val: int = 1, groups=None):
-    """Return (train_idx, val_idx) numpy index arrays for a seeded random split.
-
-    With ``groups`` (one label per row), whole groups go to one side: rows that are copies of one
-    sample (several noise draws) must not sit on both sides, or the validation loss rewards
-    memorising that sample and early stopping comes too late.
-    """
-    if groups is None:
-        groups = np.arange(n)
-    labels, row_group = np.unique(np.asarray(groups), return_inverse=True)
-    if len(labels) < 2:
-        raise InputError(f"training needs at least 2 samples (one for validation), got {len(labels)}.")
-    n_val = min(len(labels) - 1, max(min_val, int(round(fraction * len(labels)))))
-    perm = np.random.default_rng(seed).permutation(len(labels))
-    is_val = np.zeros(len(labels), dtype=bool)
-    is_val[perm[:n_val]] = True
-    rows = np.arange(n)
-    return rows[~is_val[row_group]], rows[is_val[row_group]]
+def split_validation(n: int, fraction: float, seed: int, min_val: int = 1):
+    """Return (train_idx, val_idx) numpy index arrays for a seeded random split."""
+    if n < 2:
+        raise InputError(f"training needs at least 2 samples (one for validation), got {n}.")
+    n_val = min(n - 1, max(min_val, int(round(fraction * n))))
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
 def check_common_params(*, device, verbose, max_epochs=None, batch_size=None, patience=None,
@@ -347,23 +336,11 @@ def load_file(path, kind: str) -> tuple[dict, dict, dict, dict]:
     return json.loads(payload["params"]), json.loads(payload["config"]), arrays, payload["modules"]
 
 
-def ridge_linear_init(inputs: np.ndarray, targets: np.ndarray, groups=None):
-    """(weight, bias) of a ridge fit ``inputs -> targets``.
+def ridge_linear_init(inputs: np.ndarray, targets: np.ndarray):
+    """(weight, bias) of a ridge fit ``inputs -> targets``, penalty chosen by leave-one-out (GCV)."""
+    from sklearn.linear_model import RidgeCV
 
-    The penalty is chosen by leave-one-out (GCV), or, with ``groups``, by 3-fold cross-validation
-    that keeps each group's rows together (leave-one-out would leave a row's noisy twins in the
-    fit and pick too small a penalty).
-    """
-    from sklearn.linear_model import Ridge, RidgeCV
-    from sklearn.model_selection import GridSearchCV, GroupKFold
-
-    alphas = np.logspace(-3, 4, 15)
-    if groups is None or len(np.unique(groups)) < 3:
-        ridge = RidgeCV(alphas=alphas).fit(inputs, targets)
-    else:
-        search = GridSearchCV(Ridge(), {"alpha": alphas}, cv=GroupKFold(n_splits=3),
-                              scoring="neg_mean_squared_error")
-        ridge = search.fit(inputs, targets, groups=groups).best_estimator_
+    ridge = RidgeCV(alphas=np.logspace(-3, 4, 15)).fit(inputs, targets)
     return np.atleast_2d(ridge.coef_), np.atleast_1d(ridge.intercept_)
 
 
@@ -405,7 +382,6 @@ def fit_regression_mlp(
     device=None,
     verbose: int = 0,
     label: str = "mlp",
-    groups=None,
     linear_columns=None,
 ) -> RegressionMLP:
     """Train a standardised MLP ``make_input(source) -> target`` with early stopping.
@@ -431,9 +407,6 @@ def fit_regression_mlp(
         Seeds the split, the initialisation, dropout, batches and noise.
     device : torch.device, optional
         Default CPU.
-    groups : array-like of shape (n,), optional
-        Rows with the same label are copies of one sample (e.g. several noise draws); the
-        validation split and the ridge penalty's cross-validation keep them together.
     linear_columns : array-like of int, optional
         Input columns the linear path (and its ridge start) sees; the others enter through the
         MLP only. Lets a refiner start exactly at ridge from the measurements while a first
@@ -446,7 +419,7 @@ def fit_regression_mlp(
     torch = import_torch()
     device = device if device is not None else torch.device("cpu")
     make_input = make_input if make_input is not None else (lambda rows, generator: rows)
-    train_idx, val_idx = split_validation(len(source), validation_fraction, seed, groups=groups)
+    train_idx, val_idx = split_validation(len(source), validation_fraction, seed)
     with seeded(seed, device) as generator:
         src = to_tensor(source, device)
         tgt = to_tensor(target, device)
@@ -467,7 +440,6 @@ def fit_regression_mlp(
             linear_init = ridge_linear_init(
                 linear_in.cpu().numpy().astype(np.float64),
                 targets_std[train_idx].cpu().numpy().astype(np.float64),
-                groups=None if groups is None else np.asarray(groups)[train_idx],
             )
         n_in, n_out = inputs_std.shape[1], targets_std.shape[1]
         if linear_skip:
