@@ -339,7 +339,7 @@ def run_experiment(config: ExperimentConfig, out: str | os.PathLike, *, quiet: b
             method_seed = int(rng.integers(2**31 - 1))
             design_seeds = {d: int(s) for d, s in zip(measurements, rng.integers(2**31 - 1, size=len(measurements)))}
 
-            fitted, fit_time, fit_error = {}, {}, {}
+            fitted, fit_time, fit_error, fit_history = {}, {}, {}, {}
             for name in method_names:
                 if not any(m == name for _, m in pending):
                     continue
@@ -351,6 +351,9 @@ def run_experiment(config: ExperimentConfig, out: str | os.PathLike, *, quiet: b
                         n_train=len(train_idx), random_state=method_seed, device=config.device,
                     )
                     fitted[name] = method.fit(X_train)
+                    # generative priors train in fit(), independent of d: one curve per repeat
+                    _write_training_history(fitted[name], out, name, repeat, None)
+                    fit_history[name] = getattr(fitted[name], "history_", None)
                 except InputError:
                     raise
                 except Exception as exc:  # a failing method must not lose the others' results
@@ -383,7 +386,8 @@ def run_experiment(config: ExperimentConfig, out: str | os.PathLike, *, quiet: b
                             fitted[name], A, Y, X_test, mean_profile, config.snr, design_seeds[d],
                             fit_time[name], evaluate,
                         ))
-                        _write_training_history(fitted[name], out, name, repeat, d)
+                        if getattr(fitted[name], "history_", None) is not fit_history.get(name):
+                            _write_training_history(fitted[name], out, name, repeat, d)
                     rows.append(row)
                     write_csv_atomic(results_path, rows, RESULT_COLUMNS)
                     bar.update(1)
@@ -406,15 +410,19 @@ def run_experiment(config: ExperimentConfig, out: str | os.PathLike, *, quiet: b
 TRAINING_DIR = "training"
 
 
-def _write_training_history(method, out: Path, name: str, repeat: int, d: int) -> None:
-    """Save a neural method's training curves (``history_``) as training/<name>_r<repeat>_d<d>.json."""
+def _write_training_history(method, out: Path, name: str, repeat: int, d: int | None) -> None:
+    """Save a neural method's training curves (``history_``) as training/<name>_r<repeat>[_d<d>].json.
+
+    ``d`` is None for models trained once per repeat, whatever the design (the generative priors).
+    """
     history = getattr(method, "history_", None)
     if not isinstance(history, dict):
         return
     folder = out / TRAINING_DIR
     folder.mkdir(exist_ok=True)
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
-    write_json_atomic(folder / f"{safe}_r{repeat}_d{d}.json",
+    suffix = "" if d is None else f"_d{d}"
+    write_json_atomic(folder / f"{safe}_r{repeat}{suffix}.json",
                       {"method": name, "repeat": repeat, "n_measurements": d, **history})
 
 

@@ -85,8 +85,8 @@ def plot_results(rows: list[dict], out_dir, metrics=PLOTTED_METRICS) -> list[Pat
 def plot_training_curves(history_dir, path) -> Path | None:
     """Draw the training curves the runner saved (``training/*.json``), one panel per method.
 
-    Each panel shows, for the first repeat at every d, the training loss (solid) and the
-    validation loss (dashed); for the GAN, the critic loss and the critic's Wasserstein estimate
+    Each panel shows, for the first repeat at every d (one curve for models trained once for all
+    d), the training loss (solid) and the validation loss (dashed); for the GAN, the critic loss and the critic's Wasserstein estimate
     on the validation split. Returns the PNG path, or None when there is nothing to draw.
     """
     import json
@@ -103,8 +103,9 @@ def plot_training_curves(history_dir, path) -> Path | None:
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.6), squeeze=False)
     for ax, (method, entries) in zip(axes[0], curves.items()):
-        for entry in sorted(entries, key=lambda e: e["n_measurements"]):
-            line, = ax.plot(entry["train"], label=f"d={entry['n_measurements']}")
+        for entry in sorted(entries, key=lambda e: e.get("n_measurements") or 0):
+            d = entry.get("n_measurements")
+            line, = ax.plot(entry["train"], label="all d" if d is None else f"d={d}")
             if entry.get("val"):
                 ax.plot(entry["val"], linestyle="--", color=line.get_color())
         is_gan = "generator_loss" in entries[0]

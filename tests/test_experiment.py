@@ -118,13 +118,17 @@ def test_summary_and_table_layout():
 
 def test_neural_methods_record_training_curves(tmp_path):
     pytest.importorskip("torch", reason="needs the nn extra: pip install 'csgene[nn]'")
-    run_experiment(small_config(methods=["mean", "mlp", "gan"], measurements=[10], repeats=1), tmp_path,
+    run_experiment(small_config(methods=["mean", "mlp", "gan"], measurements=[10, 20], repeats=1), tmp_path,
                    quiet=True)
     mlp = json.loads((tmp_path / "training" / "mlp_r0_d10.json").read_text())
-    gan = json.loads((tmp_path / "training" / "gan_r0_d10.json").read_text())
+    assert (tmp_path / "training" / "mlp_r0_d20.json").exists()  # trained anew for each design
+    # the GAN trains once per repeat, whatever d: one file, no copies per d
+    gan = json.loads((tmp_path / "training" / "gan_r0.json").read_text())
+    assert gan["n_measurements"] is None
+    assert sorted(p.name for p in (tmp_path / "training").glob("gan*")) == ["gan_r0.json"]
     assert mlp["method"] == "mlp" and len(mlp["train"]) == len(mlp["val"]) >= 1
     assert 0 <= mlp["best_epoch"] < len(mlp["val"])
     assert len(gan["generator_loss"]) == len(gan["train"]) == len(gan["val"]) > 1
     assert np.all(np.isfinite(gan["train"]))
-    assert not (tmp_path / "training" / "mean_r0_d10.json").exists()
+    assert not list((tmp_path / "training").glob("mean*"))
     assert (tmp_path / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -180,7 +180,7 @@ class SMAF(OMPTransformMixin):
     sparsity : int, default=15
         λ₁: the largest number of active modules per sample (OMP's k).
     lda2 : float, default=0.1
-        λ₂: relative error budget. U-step error per gene ``λ₂·‖X‖²/n_samples``; the W-step
+        λ₂: relative error budget. U-step error per gene ``λ₂·‖X‖²/n_genes``; the W-step
         accepts any fit >= 1 − λ₂. Halved by the size bounds below.
     max_iter : int, default=10
         Alternating iterations (always all run, as in the reference).
