@@ -305,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--design", default=defaults.design,
                      help="gaussian, gaussian-unit, nonnegative, binary-pools (default gaussian)")
     run.add_argument("--test-fraction", type=float, default=defaults.test_fraction)
-    run.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    run.add_argument("--device", default=defaults.device, choices=("cpu", "cuda", "auto"),
+                     help="auto (default): CUDA when a usable GPU is there, else the CPU")
     run.add_argument("--out", default="csgene-run", help="output directory (default csgene-run)")
     run.set_defaults(func=cmd_run)
 
@@ -322,7 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--samples", type=int)
     fit.add_argument("--genes", type=int)
     fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    fit.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"),
+                     help="auto (default): CUDA when a usable GPU is there, else the CPU")
     fit.add_argument("--out", required=True, help="model file (.h5)")
     fit.set_defaults(func=cmd_fit)
 

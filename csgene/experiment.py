@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from csgene_kernels.device import resolve_device
 
 from . import __version__
 from ._validation import check_positive_int
@@ -93,6 +94,9 @@ class ExperimentConfig:
     design : str
         Measurement design for :func:`csgene.measure.make_design`.
     test_fraction : float
+    device : {"auto", "cpu", "cuda"}
+        Where kernels and torch models run; "auto" takes CUDA when a usable GPU is there. The
+        device actually used is recorded in ``run.json``.
     """
 
     data: str | None = None
@@ -108,7 +112,7 @@ class ExperimentConfig:
     modules: int | None = None
     design: str = "gaussian"
     test_fraction: float = 0.2
-    device: str = "cpu"
+    device: str = "auto"
     synthetic_modules: int = 40
 
     def check(self):
@@ -310,6 +314,7 @@ def run_experiment(config: ExperimentConfig, out: str | os.PathLike, *, quiet: b
         "config": config.to_json(),
         "data": data_info,
         "versions": versions(),
+        "device": resolve_device(config.device),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "seed": config.seed,
         "complete": False,

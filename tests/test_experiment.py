@@ -4,6 +4,7 @@ import csv
 import json
 
 import numpy as np
+from csgene_kernels.device import resolve_device
 import pytest
 
 from csgene.exceptions import InputError
@@ -44,6 +45,7 @@ def test_run_writes_every_row_summary_and_plots(tmp_path):
                 assert -1 <= float(row[metric]) <= 1
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["complete"] and run["config"]["seed"] == 3 and "numba" in run["versions"]
+    assert run["device"] == resolve_device(small_config().device)  # what "auto"/"cpu" became here
     summary = list(csv.DictReader(open(tmp_path / "summary.csv")))
     assert len(summary) == 4 * 2 and all(s["n_repeats"] == "2" for s in summary)
     for name in ("pearson_sample.png", "distance_corr.png", "pearson_sample_centered.png"):
