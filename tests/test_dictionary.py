@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import nnls
 import pytest
 import scipy.optimize
 from sklearn.base import clone
@@ -235,6 +236,25 @@ def test_smaf_u_step_is_error_constrained_nonnegative_lasso(rng):
         lam = (W.T @ (X[:, g] - W @ u))[u > 0].mean()
         lasso = Lasso(alpha=lam / 60, positive=True, fit_intercept=False, tol=1e-12, max_iter=100000)
         np.testing.assert_allclose(lasso.fit(W, X[:, g]).coef_, u, atol=1e-6)
+
+
+def test_smaf_u_step_flags_genes_over_budget_with_their_nonnegative_least_squares_fit(rng):
+    # dense positive activities, more modules than samples: coordinate descent needs far more
+    # than the screening sweeps, so the genes over budget must really be solved on to the end
+    W = rng.random((30, 40))
+    X = rng.random((30, 50)) * rng.random(50) * 3
+    nnls_residual = np.array([nnls(W, X[:, g])[1] ** 2 for g in range(50)])
+    eps = float(np.median(nnls_residual))
+    far = np.abs(nnls_residual - eps) > 0.05 * eps  # genes whose side of the budget is clear
+    components, n_infeasible = update_modules(X, W, eps, None, max_iter=20000, tol=1e-12)
+    residual = ((X - W @ components) ** 2).sum(axis=0)
+    over = residual > eps
+    np.testing.assert_array_equal(over[far], (nnls_residual > eps)[far])
+    assert n_infeasible == over.sum() and 10 < n_infeasible < 40
+    np.testing.assert_allclose(residual[over], nnls_residual[over], rtol=1e-3)
+    searched = ~over & ((X ** 2).sum(axis=0) > eps)  # the rest are answered with zero modules
+    assert searched.sum() >= 5 and np.all(residual[searched] >= 0.99 * eps)
+    assert not components[:, (X ** 2).sum(axis=0) <= eps].any()
 
 
 def slow_w_step(X, U, k_max, k_min, min_fit):

