@@ -28,6 +28,19 @@ def test_auto_runs_on_cpu_here_and_cuda_fails_clearly():
             CompressedSensing("smaf", n_measurements=10, device="cuda").fit(np.abs(p.X) + 1)
 
 
+def test_stack_runs_its_smaf_on_the_stack_device():
+    pytest.importorskip("torch", reason="needs the nn extra: pip install 'csgene[nn]'")
+    from csgene.neural import SMAFStack
+    from csgene_kernels.device import resolve_device
+
+    X = np.abs(make_sparse_problem(30, 40, 8, 2, seed=0).X) + 1
+    stack = SMAFStack(8, sparsity=2, device="cpu", random_state=0).fit(X)
+    assert all(m.learner.device == "cpu" for m in [stack.smaf_, *stack.fold_methods_])
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1" and resolve_device("auto") == "cpu":
+        with pytest.raises(CsgeneError, match="(?i)cuda|gpu"):  # no GPU: asking for one must fail
+            SMAFStack(8, sparsity=2, device="cuda", random_state=0).fit(X)
+
+
 SIMULATED = textwrap.dedent("""
     import json, numpy as np
     from csgene.recovery import SparseDecoder

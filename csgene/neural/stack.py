@@ -68,8 +68,9 @@ class SMAFStack(T.NeuralMethod):
         from ..dictionary import SMAF
         from ..methods import DictionaryMethod
 
-        learner = SMAF(self.n_modules, sparsity=self.sparsity, random_state=seed, center=self.center)
-        return DictionaryMethod(learner, sparsity=self.sparsity, name="smaf")
+        learner = SMAF(self.n_modules, sparsity=self.sparsity, random_state=seed, center=self.center,
+                       device=self.device)
+        return DictionaryMethod(learner, sparsity=self.sparsity, name="smaf", device=self.device)
 
     def fit(self, X_train):
         """Fit SMAF on all training samples and on each fold's complement."""
