@@ -83,7 +83,11 @@ def cmd_run(args) -> int:
 
 def cmd_fit(args) -> int:
     from . import io
-    from .pipeline import CompressedSensing
+    from .pipeline import SAVABLE_METHODS, CompressedSensing
+
+    if args.method not in SAVABLE_METHODS:  # say so before a long fit, not after it
+        raise InputError(f"method {args.method!r} cannot be saved to a model file; `csgene fit` takes "
+                         f"{', '.join(SAVABLE_METHODS)}. Use it from `csgene run` or the library.")
 
     data = io.read(args.data, n_samples=args.samples, n_genes=args.genes, random_state=args.seed,
                    dtype=np.float64)

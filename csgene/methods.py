@@ -177,6 +177,16 @@ def make_method(
     """
     if name not in METHODS:
         raise InputError(f"unknown method {name!r}; available: {', '.join(METHODS)}.")
+    try:
+        return _make_method(name, n_modules, sparsity, n_train, random_state, device, options)
+    except TypeError as exc:
+        if "unexpected keyword" not in str(exc):
+            raise
+        raise InputError(f"method {name!r} does not take option(s) {sorted(options)} ({exc}); see its "
+                         f"class's parameters.") from exc
+
+
+def _make_method(name, n_modules, sparsity, n_train, random_state, device, options):
     if n_modules is None:
         n_modules = default_n_modules(n_train or 100)
     from . import dictionary
@@ -184,7 +194,7 @@ def make_method(
 
     rs = random_state
     if name == "mean":
-        return MeanProfile()
+        return MeanProfile(**options)
     if name == "ridge":
         return RidgeDecoder(random_state=rs, **options)
     if name == "gaussian":

@@ -37,7 +37,8 @@ from .preprocess import PreprocessChain, make_preprocessor
 
 MODEL_FORMAT = "csgene-model"
 MODEL_FORMAT_VERSION = 1
-SAVABLE_METHODS = ("mean", "ridge", "gaussian", "svd", "topk-svd", "ksvd", "snmf", "smaf", "smaf-centered")
+SAVABLE_METHODS = ("mean", "ridge", "gaussian", "svd", "topk-svd", "ksvd", "snmf", "smaf", "smaf-centered",
+                   "mlp", "vae", "gan")
 
 
 class CompressedSensing(BaseEstimator):
@@ -63,6 +64,11 @@ class CompressedSensing(BaseEstimator):
     random_state : int or None
     device : {"cpu", "cuda", "auto"}
         Where the kernels and neural models run ("auto": CUDA only when a GPU is really there).
+    method_options : dict, optional
+        Extra constructor arguments: the neural model's, e.g. ``{"max_epochs": 20}`` for ``"mlp"``
+        or ``{"latent_dim": 10, "n_restarts": 5}`` for ``"vae"``; for the dictionary methods,
+        :class:`DictionaryMethod`'s (``decoder``, ``ridge``, ...); for ridge and gaussian, their
+        baseline's. Plain values only: they are saved with the model.
 
     Attributes
     ----------
@@ -84,8 +90,10 @@ class CompressedSensing(BaseEstimator):
         snr=np.inf,
         random_state=None,
         device="cpu",
+        method_options=None,
     ):
         self.device = device
+        self.method_options = method_options
         self.method = method
         self.n_measurements = n_measurements
         self.design = design
@@ -115,11 +123,17 @@ class CompressedSensing(BaseEstimator):
                 )
         self.method_ = make_method(
             self.method, n_modules=self.n_modules, sparsity=self.sparsity, n_train=X.shape[0],
-            random_state=int(rng.integers(2**31 - 1)), device=self.device,
+            random_state=int(rng.integers(2**31 - 1)), device=self.device, **self._method_options(),
         )
         self.method_.fit(Xp)
         self.method_.fit_design(self.design_, snr=self.snr, random_state=int(rng.integers(2**31 - 1)))
         return self
+
+    def _method_options(self) -> dict:
+        options = self.method_options or {}
+        if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+            raise InputError(f"method_options must be a dict of keyword arguments, got {options!r}.")
+        return dict(options)
 
     def align(self, X, gene_names=None):
         """Reorder the columns of X to the model's genes (by name), or fail clearly."""
@@ -186,6 +200,11 @@ class CompressedSensing(BaseEstimator):
         path = Path(path)
         params = {k: (v if not isinstance(v, float) or np.isfinite(v) else str(v))
                   for k, v in self.get_params().items() if k != "design"}
+        try:
+            params_json = json.dumps(params)
+        except TypeError as exc:
+            raise InputError(f"the model's parameters cannot be saved ({exc}); method_options must "
+                             f"hold plain values (numbers, strings, lists).") from exc
         fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
         os.close(fd)
         try:
@@ -193,7 +212,7 @@ class CompressedSensing(BaseEstimator):
                 fh.attrs["format"] = MODEL_FORMAT
                 fh.attrs["format_version"] = MODEL_FORMAT_VERSION
                 fh.attrs["csgene_version"] = __version__
-                fh.attrs["params"] = json.dumps(params)
+                fh.attrs["params"] = params_json
                 fh.create_dataset("gene_names", data=self.gene_names_.astype("S"))
                 fh.create_dataset("design", data=self.design_)
                 fh.attrs["nonnegative"] = self.nonnegative_
@@ -235,7 +254,7 @@ class CompressedSensing(BaseEstimator):
                 model.design = "given"
                 model.preprocessor_ = PreprocessChain.from_state(_read_state(fh["preprocess"]))
                 method = make_method(model.method, n_modules=model.n_modules, sparsity=model.sparsity,
-                                     device=model.device)
+                                     device=model.device, **model._method_options())
                 model.method_ = method.set_state(_read_state(fh["method"]))
             except (KeyError, ValueError, TypeError) as exc:
                 raise ModelFileError(f"{path} is corrupt or incomplete ({type(exc).__name__}: {exc}).") from exc

@@ -106,6 +106,12 @@ def test_interrupted_run_leaves_valid_file_and_resumes(tmp_path):
     assert len(set(keys)) == len(keys)
 
 
+def test_fit_refuses_an_unsavable_method_before_fitting(tmp_path, counts_csv):
+    proc = csgene("fit", counts_csv, "--method", "smaf+mlp", "--out", tmp_path / "m.h5", check=False)
+    assert proc.returncode != 0 and "cannot be saved" in proc.stderr and "mlp" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "m.h5").exists()
+
+
 def test_fit_design_simulate_recover_info(tmp_path, counts_csv):
     model = tmp_path / "model.h5"
     proc = csgene("fit", counts_csv, "--method", "svd", "--measurements", "20", "--modules", "10", "--out", model)

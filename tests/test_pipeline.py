@@ -31,6 +31,37 @@ def test_fit_measure_recover_save_load_round_trip(data, method, tmp_path):
     np.testing.assert_array_equal(loaded.design_, cs.design_)
 
 
+SMALL_NEURAL = {
+    "mlp": {"hidden": [32, 32], "max_epochs": 3},
+    "vae": {"hidden": [32], "latent_dim": 4, "max_epochs": 3, "kl_warmup": 1, "recovery_steps": 20},
+    "gan": {"hidden": [32], "latent_dim": 4, "max_epochs": 2, "steps_per_epoch": 2, "recovery_steps": 20},
+}
+
+
+@pytest.mark.parametrize("method", sorted(SMALL_NEURAL))
+def test_neural_models_save_in_the_model_file_and_load_identically(data, method, tmp_path):
+    pytest.importorskip("torch", reason="needs the nn extra: pip install 'csgene[nn]'")
+    X = data.counts
+    cs = CompressedSensing(method, n_measurements=30, snr=2.0, random_state=0, device="cpu",
+                           method_options=SMALL_NEURAL[method]).fit(X[:200], gene_names=data.gene_names)
+    assert cs.method_.max_epochs == SMALL_NEURAL[method]["max_epochs"]  # the options reached the model
+    Y = cs.measure(X[200:], random_state=1)
+    X_hat = cs.recover(Y)
+    with h5py.File(cs.save(tmp_path / "model.h5")) as fh:
+        assert fh["method/torch_weights"].dtype == np.uint8  # weights only, no pickled objects
+    loaded = CompressedSensing.load(tmp_path / "model.h5")
+    assert type(loaded.method_) is type(cs.method_) and loaded.method_options == SMALL_NEURAL[method]
+    np.testing.assert_array_equal(loaded.recover(Y), X_hat)
+
+
+def test_unsavable_method_and_bad_method_options_fail_clearly(data, tmp_path):
+    pytest.importorskip("torch", reason="needs the nn extra: pip install 'csgene[nn]'")
+    with pytest.raises(InputError, match="method_options must be a dict"):
+        CompressedSensing("mlp", method_options=[("max_epochs", 2)]).fit(data.counts[:50])
+    with pytest.raises(InputError, match="no parameter|unexpected keyword|max_epoch"):
+        CompressedSensing("mlp", method_options={"max_epoch": 2}).fit(data.counts[:50])
+
+
 def test_smaf_recovery_at_100_noiseless_measurements_reaches_095_and_beats_the_mean(data):
     """The learners issue's bar: SMAF at d = 100 with no noise, pearson_sample >= 0.95."""
     X = data.counts

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import json
 import time
 from dataclasses import dataclass, field
@@ -307,15 +308,17 @@ def save_file(path, *, kind: str, params: dict, config: dict, arrays: dict, modu
         "arrays": {k: torch.as_tensor(np.asarray(v)) for k, v in arrays.items() if v is not None},
         "modules": {name: {k: v.detach().cpu() for k, v in m.state_dict().items()} for name, m in modules.items()},
     }
-    torch.save(payload, Path(path))
+    torch.save(payload, path if hasattr(path, "write") else Path(path))
 
 
 def load_file(path, kind: str) -> tuple[dict, dict, dict, dict]:
-    """Read a file written by :func:`save_file`; return (params, config, arrays, state_dicts)."""
+    """Read a file written by :func:`save_file` (a path or a binary file object); return
+    (params, config, arrays, state_dicts)."""
     torch = import_torch()
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"model file {path} does not exist. Check the path, or save a model first.")
+    if not hasattr(path, "read"):
+        path = Path(path)
+        if not path.exists():
+            raise InputError(f"model file {path} does not exist. Check the path, or save a model first.")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or non-weights files
@@ -483,6 +486,20 @@ class NeuralMethod:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={getattr(self, k)!r}' for k in self._param_names)})"
+
+    def get_state(self) -> dict:
+        """The fitted model as arrays for :class:`csgene.CompressedSensing` model files: the bytes
+        :meth:`save` writes (weights only, loaded with ``weights_only=True``)."""
+        if not hasattr(self, "save"):
+            raise InputError(f"{type(self).__name__} cannot be saved to a model file.")
+        buffer = io.BytesIO()
+        self.save(buffer)
+        return {"torch_weights": np.frombuffer(buffer.getvalue(), dtype=np.uint8)}
+
+    def set_state(self, state: dict):
+        """The model :meth:`get_state` described, on this instance's device (a new instance)."""
+        weights = np.asarray(state["torch_weights"], dtype=np.uint8).tobytes()
+        return type(self).load(io.BytesIO(weights), device=self.device)
 
     def _require_fitted(self, attribute: str, call: str) -> None:
         if not hasattr(self, attribute):
