@@ -17,6 +17,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="csgene.neural needs torch: pip install 'csgene[nn]'")
 
 from csgene.exceptions import InputError, MissingDependencyError, ModelFileError  # noqa: E402
+from csgene.metrics import pearson_sample_centered  # noqa: E402
 from csgene.neural import GANPrior, MeasurementMLP, VAEPrior  # noqa: E402
 from csgene.neural import _torch as T  # noqa: E402
 
@@ -232,6 +233,26 @@ def test_vae_sparse_deviation_runs_and_fits_measurements(fitted_vae):
     # stepping off the range can only lower the measurement misfit
     assert np.linalg.norm(dev @ A.T - Y) <= np.linalg.norm(base @ A.T - Y) * 1.01
     assert pearson_sample(X_test[:20], dev) > 0.8
+
+
+def test_vae_sparse_deviation_does_not_fit_the_noise(fitted_vae):
+    """At SNR 2 the deviation must not soak up measurement noise: its L1 weight comes from the
+    generator's own error (a Laplace prior of that variance), not from the misfit weights."""
+    vae, _, X_test, A, _ = fitted_vae
+    rng = np.random.default_rng(12)
+    noise = rng.standard_normal(X_test.shape)
+    noise *= np.linalg.norm(X_test) / np.linalg.norm(noise) / 2.0
+    Y = (X_test + noise) @ A.T
+    vae.fit_design(A, snr=2.0, random_state=0)
+    try:
+        base = vae.recover(Y)
+        vae.set_params(sparse_deviation=True)
+        dev = vae.recover(Y)
+    finally:
+        vae.set_params(sparse_deviation=False)
+        vae.fit_design(A)
+    mean = vae.standardizer_.mean
+    assert pearson_sample_centered(X_test, dev, mean) >= pearson_sample_centered(X_test, base, mean) - 0.03
 
 
 def test_vae_save_load_and_seed(fitted_vae, tmp_path):
