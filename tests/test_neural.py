@@ -255,6 +255,29 @@ def test_vae_sparse_deviation_does_not_fit_the_noise(fitted_vae):
     assert pearson_sample_centered(X_test, dev, mean) >= pearson_sample_centered(X_test, base, mean) - 0.03
 
 
+def test_vae_auto_prior_weight_is_the_best_on_held_out_profiles(fitted_vae):
+    from csgene.measure import measure
+    from csgene.neural.generative import PRIOR_WEIGHT_GRID
+
+    vae, _, _, A, _ = fitted_vae
+    assert vae.prior_weight == "auto"
+    try:
+        vae.fit_design(A, snr=2.0, random_state=5)
+        errors = vae.prior_weight_errors_
+        assert set(errors) == set(PRIOR_WEIGHT_GRID) and vae.prior_weight_ == min(errors, key=errors.get)
+        # each error is that weight's recovery of the held-out profiles, measured with this design
+        X_val = vae.validation_profiles_.astype(np.float64)
+        Y_val = measure(X_val, A.astype(np.float32).astype(np.float64), snr=2.0,
+                        random_state=np.random.default_rng(vae.recovery_seed_))
+        vae.set_params(prior_weight=0.3).fit_design(A, snr=2.0, random_state=5)
+        assert vae.prior_weight_ == 0.3 and vae.prior_weight_errors_ == {}
+        np.testing.assert_allclose(np.mean((vae.recover(Y_val) - X_val) ** 2), errors[0.3], rtol=1e-5)
+    finally:
+        vae.set_params(prior_weight="auto").fit_design(A)
+    with pytest.raises(InputError, match="prior_weight"):
+        VAEPrior(prior_weight="best")._check_params()
+
+
 def test_vae_save_load_and_seed(fitted_vae, tmp_path):
     vae, X_train, X_test, A, _ = fitted_vae
     path = tmp_path / "vae.pt"

@@ -29,6 +29,13 @@ _GEN_PARAMS = ("latent_dim", "hidden", "max_epochs", "batch_size", "lr", "weight
                "sparse_deviation", "deviation_weight", "random_state", "device", "verbose")
 
 
+#: Prior weights tried by ``prior_weight="auto"`` (1 = the exact MAP under the misfit model).
+PRIOR_WEIGHT_GRID = (1.0, 0.3, 0.1)
+
+#: Held-out training profiles kept for that choice.
+MAX_SELECTION_SAMPLES = 64
+
+
 def _build_generator(latent_dim: int, n_genes: int, hidden):
     """z (latent_dim) -> hidden (ReLU) -> genes (linear), in standardised gene units."""
     return T.build_mlp(latent_dim, n_genes, tuple(hidden), 0.0)
@@ -70,7 +77,11 @@ class _GenerativePrior(T.NeuralMethod):
         check_positive_int(self.n_restarts, "n_restarts")
         check_positive_int(self.recovery_steps, "recovery_steps")
         check_positive_float(self.recovery_lr, "recovery_lr")
-        check_positive_float(self.prior_weight, "prior_weight", allow_zero=True)
+        if isinstance(self.prior_weight, str):
+            if self.prior_weight != "auto":
+                raise InputError(f"prior_weight must be a number >= 0 or 'auto', got {self.prior_weight!r}.")
+        else:
+            check_positive_float(self.prior_weight, "prior_weight", allow_zero=True)
         check_positive_float(self.deviation_weight, "deviation_weight")
         if not (isinstance(self.hidden, (tuple, list)) and len(self.hidden) > 0 and all(
                 isinstance(h, (int, np.integer)) and h > 0 for h in self.hidden)):
@@ -92,7 +103,7 @@ class _GenerativePrior(T.NeuralMethod):
         """
         self._check_params()
         X_train = check_matrix(X_train, "X_train", min_rows=10)
-        for attr in ("design_", "generator_", "history_"):
+        for attr in ("design_", "generator_", "history_", "prior_weight_"):
             self.__dict__.pop(attr, None)
         device = T.resolve_device(self.device)
         seed = T.draw_seed(self.random_state)
@@ -109,6 +120,8 @@ class _GenerativePrior(T.NeuralMethod):
         history["seconds"] = time.perf_counter() - start
         history["model_error"] = self.model_error_
         self.history_ = history
+        # held-out profiles for choosing the prior weight per design (prior_weight="auto")
+        self.validation_profiles_ = np.asarray(X_train[val_idx][:MAX_SELECTION_SAMPLES], dtype=np.float32)
         return self
 
     def _projection_error(self, X_std, generator) -> float:
@@ -117,7 +130,8 @@ class _GenerativePrior(T.NeuralMethod):
         X_std = X_std[:128]
         # Full observation (A = identity) with weights 1/(small variance): the data dominate.
         weights = torch.full((self.n_genes_,), 100.0, device=X_std.device)
-        z, nu, _, _ = self._optimise_latent(X_std, None, weights, generator, use_deviation=False)
+        z, nu, _, _ = self._optimise_latent(X_std, None, weights, generator, use_deviation=False,
+                                            prior_weight=1.0)
         with torch.no_grad():
             return float(torch.mean((self.generator_(z) - X_std) ** 2))
 
@@ -142,7 +156,25 @@ class _GenerativePrior(T.NeuralMethod):
         self.design_ = A.astype(np.float32)
         self.snr_ = snr
         self.recovery_seed_ = T.draw_seed(self.random_state if random_state is None else random_state)
+        if isinstance(self.prior_weight, str):
+            self.prior_weight_, self.prior_weight_errors_ = self._select_prior_weight()
+        else:
+            self.prior_weight_, self.prior_weight_errors_ = float(self.prior_weight), {}
         return self
+
+    def _select_prior_weight(self) -> tuple[float, dict]:
+        """The weight of PRIOR_WEIGHT_GRID whose recoveries of held-out training profiles,
+        measured with this design and noise, have the smallest mean squared error."""
+        from ..measure import measure
+
+        X_val = self.validation_profiles_.astype(np.float64)
+        Y_val = measure(X_val, self.design_.astype(np.float64), snr=self.snr_,
+                        random_state=np.random.default_rng(self.recovery_seed_))
+        errors = {}
+        for weight in PRIOR_WEIGHT_GRID:
+            X_hat = self._recover(Y_val, prior_weight=weight, use_deviation=False)
+            errors[weight] = float(np.mean((X_hat - X_val) ** 2))
+        return min(errors, key=errors.get), errors
 
     def _misfit_variance(self, A: np.ndarray) -> np.ndarray:
         """Expected variance of each measurement's misfit: generator error plus SNR noise."""
@@ -168,8 +200,14 @@ class _GenerativePrior(T.NeuralMethod):
             Also sets ``last_recovery_`` with the per-sample objective at the start (best initial
             restart) and at the end.
         """
-        torch = T.import_torch()
         Y = self._check_measurements(Y)
+        X_hat, self.last_recovery_ = self._recover(Y, prior_weight=self.prior_weight_,
+                                                   use_deviation=bool(self.sparse_deviation),
+                                                   with_losses=True)
+        return X_hat
+
+    def _recover(self, Y, *, prior_weight: float, use_deviation: bool, with_losses: bool = False):
+        torch = T.import_torch()
         device = next(self.generator_.parameters()).device
         mean, scale = self.standardizer_.tensors(device)
         A = T.to_tensor(self.design_, device)
@@ -178,14 +216,16 @@ class _GenerativePrior(T.NeuralMethod):
         weights = T.to_tensor(1.0 / self._misfit_variance(self.design_), device)
         with T.seeded(self.recovery_seed_, device) as generator:
             z, nu, initial, final = self._optimise_latent(Y_centred, A_std, weights, generator,
-                                                          use_deviation=bool(self.sparse_deviation))
+                                                          use_deviation=use_deviation,
+                                                          prior_weight=prior_weight)
         with torch.no_grad():
             x_std = self.generator_(z) + (nu if nu is not None else 0.0)
-            X_hat = x_std * scale + mean
-        self.last_recovery_ = {"initial_loss": initial, "final_loss": final}
-        return X_hat.cpu().numpy().astype(np.float64)
+            X_hat = (x_std * scale + mean).cpu().numpy().astype(np.float64)
+        if with_losses:
+            return X_hat, {"initial_loss": initial, "final_loss": final}
+        return X_hat
 
-    def _optimise_latent(self, Y, A, weights, generator, *, use_deviation: bool):
+    def _optimise_latent(self, Y, A, weights, generator, *, use_deviation: bool, prior_weight: float):
         """Minimise the MAP objective over z (and nu) for all samples and restarts at once.
 
         ``A`` is the design on standardised profiles, or None for full observation. Returns the best
@@ -212,7 +252,7 @@ class _GenerativePrior(T.NeuralMethod):
                 x = x + nu
             measured = x if A is None else x @ A.T
             misfit = ((measured - Y_rep) ** 2 * weights).sum(dim=1)
-            loss = misfit + self.prior_weight * (z**2).sum(dim=1)
+            loss = misfit + prior_weight * (z**2).sum(dim=1)
             if nu is not None:
                 loss = loss + self.deviation_weight * self._deviation_penalty() * nu.abs().sum(dim=1)
             return loss
@@ -268,8 +308,10 @@ class _GenerativePrior(T.NeuralMethod):
             "model_error": self.model_error_, "history": self.history_,
             "snr": None if design is None or np.isinf(self.snr_) else self.snr_,
             "recovery_seed": getattr(self, "recovery_seed_", None),
+            "chosen_prior_weight": getattr(self, "prior_weight_", None),
         }
-        arrays = {"mean": self.standardizer_.mean, "scale": self.standardizer_.scale, "design": design}
+        arrays = {"mean": self.standardizer_.mean, "scale": self.standardizer_.scale, "design": design,
+                  "validation_profiles": self.validation_profiles_}
         modules = {name: getattr(self, f"{name}_") for name in self._modules}
         T.save_file(path, kind=type(self).__name__, params=self.get_params(), config=config,
                     arrays=arrays, modules=modules)
@@ -294,10 +336,12 @@ class _GenerativePrior(T.NeuralMethod):
         self.signal_power_ = float(config["signal_power"])
         self.model_error_ = float(config["model_error"])
         self.history_ = config["history"]
+        self.validation_profiles_ = arrays["validation_profiles"]
         if "design" in arrays:
             self.design_ = arrays["design"]
             self.snr_ = np.inf if config["snr"] is None else float(config["snr"])
             self.recovery_seed_ = int(config["recovery_seed"])
+            self.prior_weight_ = float(config["chosen_prior_weight"])
         return self
 
 
@@ -321,8 +365,12 @@ class VAEPrior(_GenerativePrior):
     patience : int, default 15
     kl_warmup : int, default 20
         Epochs over which the KL weight rises linearly from 0 to 1.
-    prior_weight : float, default 1.0
-        Weight of ``||z||^2`` in recovery (1 = MAP under z ~ N(0, I)).
+    prior_weight : float or "auto", default "auto"
+        Weight of ``||z||^2`` in recovery (1 = MAP under z ~ N(0, I) and the misfit model).
+        ``"auto"``: for each design, the weight of (1, 0.3, 0.1) that best recovers up to 64
+        held-out training profiles measured with that design and noise (``prior_weight_``).
+        With 138 training profiles (TCGA) the misfit model is pessimistic and 0.3 beat 1 by
+        0.01 pearson_sample at every d.
     n_restarts : int, default 3
         Starts per sample (the first is z = 0); the best final objective is kept.
     recovery_steps : int, default 300
@@ -348,6 +396,9 @@ class VAEPrior(_GenerativePrior):
         Mean squared error per standardised gene of projecting held-out profiles onto G's range.
     history_ : dict
         ``train`` and ``val`` negative ELBO per sample per epoch, ``best_epoch``, ``seconds``.
+    prior_weight_ : float
+        The prior weight recovery uses with the current design (chosen when ``"auto"``);
+        ``prior_weight_errors_`` holds the held-out error of each weight tried.
     last_recovery_ : dict
         ``initial_loss`` and ``final_loss`` per sample of the latest :meth:`recover`.
     """
@@ -358,7 +409,7 @@ class VAEPrior(_GenerativePrior):
 
     def __init__(self, latent_dim=20, *, hidden=(256, 256), max_epochs=150, batch_size=64, lr=1e-3,
                  weight_decay=0.0, validation_fraction=0.15, patience=15, kl_warmup=20,
-                 prior_weight=1.0, n_restarts=3, recovery_steps=300, recovery_lr=0.05,
+                 prior_weight="auto", n_restarts=3, recovery_steps=300, recovery_lr=0.05,
                  sparse_deviation=False, deviation_weight=1.0, random_state=None, device="auto",
                  verbose=0):
         self._init_common(latent_dim, hidden, max_epochs, batch_size, lr, weight_decay,
