@@ -17,6 +17,7 @@ generator's range, ``x = G(z) + nu`` with an L1 penalty on ``nu`` (Dhar et al. 2
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 
@@ -167,6 +168,10 @@ class _GenerativePrior(T.NeuralMethod):
         measured with this design and noise, have the smallest mean squared error."""
         from ..measure import measure
 
+        if getattr(self, "validation_profiles_", None) is None:
+            warnings.warn("this model has no held-out profiles to choose the prior weight from "
+                          "(saved by an older csgene); using 1.0. Refit to choose it.", stacklevel=3)
+            return 1.0, {}
         X_val = self.validation_profiles_.astype(np.float64)
         Y_val = measure(X_val, self.design_.astype(np.float64), snr=self.snr_,
                         random_state=np.random.default_rng(self.recovery_seed_))
@@ -336,12 +341,15 @@ class _GenerativePrior(T.NeuralMethod):
         self.signal_power_ = float(config["signal_power"])
         self.model_error_ = float(config["model_error"])
         self.history_ = config["history"]
-        self.validation_profiles_ = arrays["validation_profiles"]
+        self.validation_profiles_ = arrays.get("validation_profiles")  # absent in older files
         if "design" in arrays:
             self.design_ = arrays["design"]
             self.snr_ = np.inf if config["snr"] is None else float(config["snr"])
             self.recovery_seed_ = int(config["recovery_seed"])
-            self.prior_weight_ = float(config["chosen_prior_weight"])
+            chosen = config.get("chosen_prior_weight")
+            if chosen is None:  # older files: the weight was always the fixed parameter
+                chosen = 1.0 if isinstance(self.prior_weight, str) else self.prior_weight
+            self.prior_weight_ = float(chosen)
         return self
 
 
