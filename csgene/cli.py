@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -385,6 +386,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("csgene: interrupted; completed results are kept and the same command resumes.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (CsgeneError, FileNotFoundError) as exc:
         if args.verbose:
             traceback.print_exc()
