@@ -19,6 +19,10 @@ import numpy as np
 from ._version import __version__
 from .exceptions import CsgeneError, InputError
 
+# csgene_kernels.device.DEVICES, not imported: csgene_kernels loads numba, which --help need not
+DEVICES = ("cpu", "cuda", "auto")
+DEVICE_HELP = "auto (default): CUDA when a usable GPU is there, else the CPU"
+
 log = logging.getLogger("csgene")
 
 
@@ -310,8 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--design", default=defaults.design,
                      help="gaussian, gaussian-unit, nonnegative, binary-pools (default gaussian)")
     run.add_argument("--test-fraction", type=float, default=defaults.test_fraction)
-    run.add_argument("--device", default=defaults.device, choices=("cpu", "cuda", "auto"),
-                     help="auto (default): CUDA when a usable GPU is there, else the CPU")
+    run.add_argument("--device", default=defaults.device, choices=DEVICES, help=DEVICE_HELP)
     run.add_argument("--out", default="csgene-run", help="output directory (default csgene-run)")
     run.set_defaults(func=cmd_run)
 
@@ -328,8 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--samples", type=int)
     fit.add_argument("--genes", type=int)
     fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"),
-                     help="auto (default): CUDA when a usable GPU is there, else the CPU")
+    fit.add_argument("--device", default="auto", choices=DEVICES, help=DEVICE_HELP)
     fit.add_argument("--out", required=True, help="model file (.h5)")
     fit.set_defaults(func=cmd_fit)
 

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from csgene_kernels.device import resolve_device
 
 from . import __version__
 from ._validation import check_positive_int
@@ -286,6 +285,7 @@ def run_experiment(config: ExperimentConfig, out: str | os.PathLike, *, quiet: b
 
     Returns the rows of results.csv.
     """
+    from csgene_kernels.device import resolve_device  # loads numba: here, so `csgene --help` stays quick
     from tqdm.auto import tqdm
 
     from .measure import make_design, measure
