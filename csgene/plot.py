@@ -86,8 +86,8 @@ def plot_training_curves(history_dir, path) -> Path | None:
     """Draw the training curves the runner saved (``training/*.json``), one panel per method.
 
     Each panel shows, for the first repeat at every d (one curve for models trained once for all
-    d), the training loss (solid) and the validation loss (dashed); for the GAN, the critic loss and the critic's Wasserstein estimate
-    on the validation split. Returns the PNG path, or None when there is nothing to draw.
+    d), the training loss (solid) and the validation loss (dashed); for the GAN, the critic loss
+    and the critic's Wasserstein estimate on the validation split. Returns the PNG path, or None when there is nothing to draw.
     """
     import json
 

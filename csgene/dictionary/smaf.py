@@ -170,10 +170,11 @@ def update_activities(X, components, k_max, k_min, min_fit, x_sq_total, kern=Non
     the search stops at the first unacceptable k. Returns (indices, values, k, fit).
     """
     gram = np.ascontiguousarray(components @ components.T)
+    kern = kern or kernels("cpu")
     dty = np.ascontiguousarray(X @ components.T)
     best = None
     for k in range(k_max, k_min - 1, -1):
-        indices, values = (kern or kernels("cpu")).omp_gram(gram, dty, k)
+        indices, values = kern.omp_gram(gram, dty, k)
         fit = fit_fraction(X, indices, values, components, x_sq_total, kern)
         if fit < min_fit and best is not None:
             break

@@ -104,7 +104,7 @@ class _GenerativePrior(T.NeuralMethod):
         """
         self._check_params()
         X_train = check_matrix(X_train, "X_train", min_rows=10)
-        for attr in ("design_", "generator_", "history_", "prior_weight_"):
+        for attr in ("design_", "generator_", "history_", "prior_weight_", "prior_weight_errors_"):
             self.__dict__.pop(attr, None)
         device = T.resolve_device(self.device)
         seed = T.draw_seed(self.random_state)
