@@ -43,10 +43,13 @@ class DictionaryMethod(BaseEstimator):
     learner : estimator
         A learner from :mod:`csgene.dictionary` (sets ``components_`` and ``recovery_kind_``,
         and ``mean_`` when it learns on deviations from the mean).
-    decoder : {"auto", "omp", "nnlasso", "lasso", "lstsq"}
-        "auto" uses least squares for SVD-type bases and OMP for sparse dictionaries.
+    decoder : {"auto", "bayes", "omp", "nnlasso", "lasso", "lstsq"}
+        "auto" (default) is "bayes": the posterior mean under the dictionary's sparse prior with
+        a Gaussian background (:mod:`csgene.bayesian_pursuit`), which chooses how many modules
+        the measurements support and never does worse than its Gaussian part. "omp" with
+        ``noise_aware=False, shrink=False`` is Cleary et al.'s decoder (plain k-sparse OMP).
     sparsity : int
-        Active modules per sample for OMP.
+        Largest number of active modules per sample (OMP's k; the Bayesian decoder's cap).
     ridge : float
         Relative ridge penalty of the refit on the OMP support (0 = none), or of the
         least-squares solve.
@@ -78,6 +81,23 @@ class DictionaryMethod(BaseEstimator):
     def fit(self, X_train):
         self.learner.fit(X_train)
         self.signal_power_ = float(np.mean(np.square(X_train, dtype=np.float64)))
+        self.components_ = self.learner.components_
+        self.mean_ = getattr(self.learner, "mean_", None) if getattr(self.learner, "center", False) else None
+        kind = self.decoder
+        if kind == "auto":
+            kind = "bayes"
+        self.decoder_kind_ = kind
+        if kind == "bayes":
+            from .bayesian_pursuit import ModulePrior
+
+            codes = getattr(self.learner, "activities_", None)
+            if codes is None:
+                codes = self.learner.transform(X_train)
+            X = np.asarray(X_train, dtype=np.float64)
+            if self.mean_ is not None:
+                X = X - self.mean_
+            self.prior_ = ModulePrior().fit(X, self.components_, codes)
+            return self
         self.activity_variance_ = None
         if self.shrink and hasattr(self.learner, "transform"):
             codes = np.asarray(self.learner.transform(X_train), dtype=np.float64)
@@ -86,12 +106,6 @@ class DictionaryMethod(BaseEstimator):
             with np.errstate(invalid="ignore", divide="ignore"):
                 per_atom = np.sum(codes**2, axis=0) / active.sum(axis=0)
             self.activity_variance_ = np.where(active.sum(axis=0) > 0, per_atom, overall)
-        self.components_ = self.learner.components_
-        self.mean_ = getattr(self.learner, "mean_", None) if getattr(self.learner, "center", False) else None
-        kind = self.decoder
-        if kind == "auto":
-            kind = "lstsq" if getattr(self.learner, "recovery_kind_", "omp") == "least_squares" else "omp"
-        self.decoder_kind_ = kind
         return self
 
     def fit_design(self, A, snr=np.inf, random_state=None):
@@ -103,6 +117,10 @@ class DictionaryMethod(BaseEstimator):
     def _build_decoder(self, A, noise_variance):
         from .recovery import SparseDecoder
 
+        if self.decoder_kind_ == "bayes":
+            self.noise_variance_ = float(noise_variance)
+            self.decoder_ = self.prior_.decoder(A, noise_variance, self.sparsity)
+            return self
         U = self.components_
         if self.decoder_kind_ == "lstsq":
             # leading components only: more unknowns than measurements has no unique solution
@@ -116,11 +134,26 @@ class DictionaryMethod(BaseEstimator):
 
     def recover(self, Y):
         check_is_fitted(self, "decoder_")
-        return self.decoder_.recover(Y)
+        if self.decoder_kind_ != "bayes":
+            return self.decoder_.recover(Y)
+        Y = np.asarray(Y, dtype=np.float64)
+        if self.mean_ is not None:
+            Y = Y - self.decoder_.design_ @ self.mean_
+        X_hat = self.decoder_.recover(Y)
+        if self.mean_ is not None:
+            X_hat += self.mean_
+        return X_hat.astype(self.components_.dtype, copy=False)
 
     def get_state(self) -> dict:
         """Fitted state as arrays and scalars (for HDF5 model files)."""
         check_is_fitted(self, "decoder_")
+        if self.decoder_kind_ == "bayes":
+            state = {"components_": self.components_, "design_": self.decoder_.design_,
+                     "decoder_kind_": "bayes", "sparsity": self.sparsity, "noise_variance": self.noise_variance_}
+            state.update({f"prior_{k}": v for k, v in self.prior_.get_state().items()})
+            if self.mean_ is not None:
+                state["mean_"] = self.mean_
+            return state
         state = {
             "components_": self.components_,
             "design_": self.decoder_.design_,
@@ -141,6 +174,12 @@ class DictionaryMethod(BaseEstimator):
         self.mean_ = state.get("mean_")
         self.decoder_kind_ = str(state["decoder_kind_"])
         self.sparsity = int(state["sparsity"])
+        if self.decoder_kind_ == "bayes":
+            from .bayesian_pursuit import ModulePrior
+
+            self.prior_ = ModulePrior.from_state({k[len("prior_"):]: v for k, v in state.items()
+                                                  if k.startswith("prior_")})
+            return self._build_decoder(np.asarray(state["design_"]), float(state["noise_variance"]))
         self.ridge = float(state["ridge"])
         self.activity_variance_ = state.get("activity_variance_")
         return self._build_decoder(np.asarray(state["design_"]), float(state.get("noise_variance", 0.0)))
