@@ -14,7 +14,7 @@ y = A(x + n), n ~ N(0, σ² I):
     fitted to the training residuals X − W U. This is the dictionary's own model.
 ``"deviation"``
     x = Σ_{j∈S} δ_j u_j + e, δ_j ~ N(0, v_j), with the background fitted to the training profiles
-    themselves (its mean is the training mean). With S = ∅ this is the ``gaussian`` baseline;
+    themselves (its mean is the training mean), and module j in S with probability min(p_j, ½). With S = ∅ this is the ``gaussian`` baseline;
     modules are added only where the measurements support them.
 
 For each model and sample, the support is chosen greedily by its marginal likelihood (a
@@ -238,8 +238,11 @@ class ModulePrior:
             state.update(_model_state("activity", fit_background(X - codes @ U, self.random_state),
                                       prior["prob"], prior["mean"], prior["var"]))
         if "deviation" in self.models:
+            # The background already carries the covariance the modules explain, so a deviation is
+            # never a priori more likely than not: dense codes (SVD, NMF) would otherwise add
+            # modules for their prior odds alone.
             state.update(_model_state("deviation", fit_background(X, self.random_state),
-                                      prior["prob"], np.zeros_like(prior["mean"]), prior["var"]))
+                                      np.minimum(prior["prob"], 0.5), np.zeros_like(prior["mean"]), prior["var"]))
         self.state_ = state
         return self
 

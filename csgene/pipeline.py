@@ -38,7 +38,7 @@ from .preprocess import PreprocessChain, make_preprocessor
 MODEL_FORMAT = "csgene-model"
 MODEL_FORMAT_VERSION = 1
 SAVABLE_METHODS = ("mean", "ridge", "gaussian", "svd", "topk-svd", "ksvd", "snmf", "smaf", "smaf-centered",
-                   "mlp", "vae", "gan")
+                   "mlp", "vae", "gan", "smaf-reference", "snmf-reference")
 
 
 class CompressedSensing(BaseEstimator):

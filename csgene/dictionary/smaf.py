@@ -72,6 +72,10 @@ from ._base import (
 
 SMAF_INITS = ("random", "nmf")
 
+#: Named rules for ``module_size_bound`` from the number of genes: the reference's documented
+#: example ("auto") and the paper's experiment script ("paper").
+MODULE_SIZE_RULES = {"auto": lambda n_genes: min(20.0, n_genes / 20.0), "paper": lambda n_genes: n_genes / 10.0}
+
 #: Multiplicative-update iterations of the ``init="nmf"`` start (SPAMS' nmf default is similar).
 NMF_INIT_ITER = 100
 
@@ -207,9 +211,11 @@ class SMAF(OMPTransformMixin):
     min_sparsity : int or None, default=None
         Smallest k the W-step may lower to (the reference's ``mink``); None means
         min(5, sparsity), the reference's 5 where the sparsity allows it.
-    module_size_bound : float or "auto", default="auto"
+    module_size_bound : float, "auto" or "paper", default="auto"
         Halve λ₂ when the mean module size (exp-entropy of |u|/Σ|u|) falls below it.
-        ``"auto"``: ``min(20, n_genes/20)`` (the reference's documented example).
+        ``"auto"``: ``min(20, n_genes/20)`` (the reference's documented example); ``"paper"``:
+        ``n_genes/10`` (the paper's experiment script, what :func:`csgene.methods.make_method`
+        uses).
     activity_size_bound : float, default=0.0
         Halve λ₂ when the mean activity size falls below it.
     center : bool, default=False
@@ -303,11 +309,12 @@ class SMAF(OMPTransformMixin):
                 f"0.0005 (the paper's runs) to 0.2."
             )
         if isinstance(self.module_size_bound, str):
-            if self.module_size_bound != "auto":
+            if self.module_size_bound not in MODULE_SIZE_RULES:
                 raise InputError(
-                    f"module_size_bound must be a number or 'auto', got {self.module_size_bound!r}."
+                    f"module_size_bound must be a number or one of {sorted(MODULE_SIZE_RULES)}, got "
+                    f"{self.module_size_bound!r}."
                 )
-            module_bound = min(20.0, X.shape[1] / 20.0)
+            module_bound = MODULE_SIZE_RULES[self.module_size_bound](X.shape[1])
         else:
             module_bound = check_positive_float(self.module_size_bound, "module_size_bound", allow_zero=True)
         activity_bound = check_positive_float(self.activity_size_bound, "activity_size_bound", allow_zero=True)
