@@ -210,6 +210,8 @@ class ModulePrior:
     ----------
     models : tuple of {"activity", "deviation"}
         Models to average (see the module docstring); one model gives that model's estimate.
+    max_deviation_prob : float
+        Cap on a module's prior probability of a deviation in the ``"deviation"`` model.
     random_state : int
         Seed of the held-out split that chooses the backgrounds' ranks.
 
@@ -220,8 +222,9 @@ class ModulePrior:
         Every fitted array, by model (what :meth:`get_state` saves).
     """
 
-    def __init__(self, models=MODELS, random_state=0):
+    def __init__(self, models=MODELS, max_deviation_prob=0.5, random_state=0):
         self.models = tuple(models)
+        self.max_deviation_prob = max_deviation_prob
         self.random_state = random_state
 
     def fit(self, X, components, codes):
@@ -242,7 +245,7 @@ class ModulePrior:
             # never a priori more likely than not: dense codes (SVD, NMF) would otherwise add
             # modules for their prior odds alone.
             state.update(_model_state("deviation", fit_background(X, self.random_state),
-                                      np.minimum(prior["prob"], 0.5), np.zeros_like(prior["mean"]), prior["var"]))
+                                      np.minimum(prior["prob"], self.max_deviation_prob), np.zeros_like(prior["mean"]), prior["var"]))
         self.state_ = state
         return self
 

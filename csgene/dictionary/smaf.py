@@ -49,6 +49,7 @@ SPAMS NMF initialisation) are available as ``init="nmf"`` and explicit bounds.
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -69,6 +70,8 @@ from ._base import (
     training_mean,
     unit_rows,
 )
+
+log = logging.getLogger(__name__)
 
 SMAF_INITS = ("random", "nmf")
 
@@ -240,6 +243,11 @@ class SMAF(OMPTransformMixin):
         Training activities, at most ``sparsity_`` nonzeros per row.
     module_sizes_ : ndarray of shape (n_components,)
         exp-entropy size of each module (0 for empty ones).
+    uncovered_genes_ : ndarray of int
+        Genes that vary in training but belong to no module (every component is zero there):
+        a module decoder alone predicts them as constants. The usual cause is a small error
+        budget met by the other genes; the default Bayesian decoder of
+        :class:`csgene.methods.DictionaryMethod` recovers them from its Gaussian background.
     activity_sizes_ : ndarray of shape (n_samples,)
         exp-entropy size of each training sample's activities.
     sparsity_ : int
@@ -371,6 +379,12 @@ class SMAF(OMPTransformMixin):
                 lda2 /= 2.0
         self.components_ = components
         self.activities_ = W
+        varies = np.ptp(X, axis=0) > 0
+        self.uncovered_genes_ = np.flatnonzero(varies & ~np.any(components != 0, axis=0))
+        if self.uncovered_genes_.size:
+            log.info("SMAF: %d of %d varying genes are in no module (uncovered_genes_); plain OMP recovers "
+                     "them as constants, the default Bayesian decoder from their Gaussian background.",
+                     self.uncovered_genes_.size, int(varies.sum()))
         self.module_sizes_ = effective_size(components)
         self.activity_sizes_ = effective_size(W)
         self.sparsity_ = k
