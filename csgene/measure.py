@@ -41,12 +41,12 @@ import csv
 import inspect
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ._atomic import atomic_open
 from ._validation import check_matrix, check_positive_float, check_positive_int, check_same_width
 from .datasets import as_generator
 from .exceptions import DataFormatError, InputError
@@ -346,21 +346,12 @@ def write_design_csv(path, A, gene_names: Sequence[str]) -> None:
     names = _check_gene_names(gene_names, A.shape[1])
     header = ["gene"] + [f"m{m + 1}" for m in range(A.shape[0])]
     integral = bool(np.all(A == np.round(A)))
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, tmp = tempfile.mkstemp(prefix=".design-", suffix=".csv.tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "w", newline="") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(header)
-            for name, weights in zip(names, A.T.tolist()):
-                cells = [str(int(w)) for w in weights] if integral else [repr(w) for w in weights]
-                writer.writerow([name, *cells])
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(header)
+        for name, weights in zip(names, A.T.tolist()):
+            cells = [str(int(w)) for w in weights] if integral else [repr(w) for w in weights]
+            writer.writerow([name, *cells])
 
 
 def read_design_csv(path, gene_names: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:

@@ -19,8 +19,6 @@ design, gene names and the csgene version that wrote them.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import h5py
@@ -28,6 +26,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from ._atomic import atomic_path
 from ._validation import check_matrix, check_positive_int
 from ._version import __version__
 from .exceptions import InputError, ModelFileError
@@ -205,9 +204,7 @@ class CompressedSensing(BaseEstimator):
         except TypeError as exc:
             raise InputError(f"the model's parameters cannot be saved ({exc}); method_options must "
                              f"hold plain values (numbers, strings, lists).") from exc
-        fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             with h5py.File(tmp, "w") as fh:
                 fh.attrs["format"] = MODEL_FORMAT
                 fh.attrs["format_version"] = MODEL_FORMAT_VERSION
@@ -218,10 +215,6 @@ class CompressedSensing(BaseEstimator):
                 fh.attrs["nonnegative"] = self.nonnegative_
                 _write_state(fh.create_group("preprocess"), self.preprocessor_.get_state())
                 _write_state(fh.create_group("method"), self.method_.get_state())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return path
 
     @classmethod

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_path
 from .._optional import require
 from .._validation import check_matrix, check_positive_float, check_positive_int, check_random_state
 from ..exceptions import InputError, ModelFileError
@@ -308,7 +309,11 @@ def save_file(path, *, kind: str, params: dict, config: dict, arrays: dict, modu
         "arrays": {k: torch.as_tensor(np.asarray(v)) for k, v in arrays.items() if v is not None},
         "modules": {name: {k: v.detach().cpu() for k, v in m.state_dict().items()} for name, m in modules.items()},
     }
-    torch.save(payload, path if hasattr(path, "write") else Path(path))
+    if hasattr(path, "write"):
+        torch.save(payload, path)
+        return
+    with atomic_path(path) as tmp:
+        torch.save(payload, Path(tmp))
 
 
 def load_file(path, kind: str) -> tuple[dict, dict, dict, dict]:
