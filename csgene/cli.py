@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,18 @@ def _int_list(text: str) -> list[int]:
 
 def _name_list(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _library_size(text: str):
+    if text == "mean":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'mean', got {text!r}")
+    return value
 
 
 def _snr(text: str) -> float:
@@ -197,11 +210,12 @@ def cmd_recover(args) -> int:
     model = CompressedSensing.load(args.model)
     if _is_hdf5(args.measurements) and _is_hdf5(args.out):
         path = _streaming(args, "recover_file", model, args.measurements, args.out, space=args.space,
-                          block_size=args.block_size, compression=args.compression, overwrite=args.overwrite)
+                          block_size=args.block_size, compression=args.compression, overwrite=args.overwrite,
+                          library_size=args.library_size)
         print(f"recovered profiles written block by block to {path}")
         return 0
     measured = io.read(args.measurements, dtype=np.float64, allow_negative=True)
-    X_hat = model.recover(measured.X, space=args.space)
+    X_hat = model.recover(measured.X, space=args.space, library_size=args.library_size)
     out = io.ExpressionData(X=X_hat, gene_names=model.gene_names_,
                             sample_names=np.asarray(measured.sample_names), source=str(args.measurements),
                             layout="recovered")
@@ -359,6 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
     recover.add_argument("--space", default="original", choices=("original", "preprocessed"))
     recover.add_argument("--out", required=True, help="output file: .csv(.gz), .h5, .h5ad or .npz")
     recover.add_argument("--compression", choices=("gzip", "lzf"), help="HDF5 output compression")
+    recover.add_argument("--library-size", type=_library_size, metavar="N|mean",
+                         help="log1p-cpm models only: library size of every sample (a number, or 'mean' "
+                         "for the training mean) to recover counts; without it, counts per million")
     _streaming_flags(recover)
     recover.set_defaults(func=cmd_recover)
 
@@ -378,13 +395,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"csgene: warning: {message}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="csgene: %(levelname)s: %(message)s")
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except KeyboardInterrupt:
         print("csgene: interrupted; completed results are kept and the same command resumes.", file=sys.stderr)
         return 130

@@ -19,6 +19,7 @@ design, gene names and the csgene version that wrote them.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import h5py
@@ -36,6 +37,15 @@ from .preprocess import PreprocessChain, make_preprocessor
 
 MODEL_FORMAT = "csgene-model"
 MODEL_FORMAT_VERSION = 1
+#: Measurements whose norm exceeds this multiple of the largest training sample's are reported as
+#: far outside what the model was trained on.
+FAR_MEASUREMENTS = 4.0
+#: What a model file says about the bounds of its recoveries (attribute ``recovery_bounds``).
+RECOVERY_BOUNDS_NOTE = (
+    "recover(space='original') clips each gene in the log space of a log1p/log1p-cpm step at its "
+    "training maximum + log(2) (at most about twice the largest training value) before inverting, "
+    "and at 0 when the training data were nonnegative"
+)
 SAVABLE_METHODS = ("mean", "ridge", "gaussian", "svd", "topk-svd", "ksvd", "snmf", "smaf", "smaf-centered",
                    "mlp", "vae", "gan")
 
@@ -75,6 +85,9 @@ class CompressedSensing(BaseEstimator):
     method_ : fitted method
     design_ : ndarray (n_measurements, n_genes)
     gene_names_ : ndarray of str
+    measurement_norm_max_ : float or None
+        Largest norm of a training sample's noise-free measurements ``A f(x)``; ``recover``
+        warns about samples far beyond it (None for model files that predate it).
     """
 
     def __init__(
@@ -124,6 +137,7 @@ class CompressedSensing(BaseEstimator):
             self.method, n_modules=self.n_modules, sparsity=self.sparsity, n_train=X.shape[0],
             random_state=int(rng.integers(2**31 - 1)), device=self.device, **self._method_options(),
         )
+        self.measurement_norm_max_ = float(np.linalg.norm(Xp @ self.design_.T, axis=1).max())
         self.method_.fit(Xp)
         self.method_.fit_design(self.design_, snr=self.snr, random_state=int(rng.integers(2**31 - 1)))
         return self
@@ -161,15 +175,29 @@ class CompressedSensing(BaseEstimator):
         Xp = self.preprocessor_.transform(X)
         return measure(Xp, self.design_, snr=self.snr if snr is None else snr, random_state=random_state)
 
-    def recover(self, Y, *, space="original"):
+    def recover(self, Y, *, space="original", library_size=None):
         """Recover profiles (n_samples, n_genes) from measurements Y (n_samples, n_measurements).
+
+        The result depends on ``Y`` and the arguments only (no state of earlier calls).
 
         Parameters
         ----------
         space : {"original", "preprocessed"}
             Units of the result: the data's (inverse of the preprocessing) or the model's.
-            When the training data were nonnegative (counts), original-space profiles are
-            clipped at 0: a recovery slightly below 0 in log space is not a negative count.
+            Original-space profiles are bounded by the training range: a log step's inverse
+            clips each gene at its training maximum (+ log 2) in the log space, and when the
+            training data were nonnegative (counts) profiles are clipped at 0.
+        library_size : None, "mean", float or array-like of shape (n_samples,)
+            Only for a ``log1p-cpm`` preprocessing: without it, original-space profiles are
+            counts per million (the measurements do not hold library sizes); with it, counts
+            (see :meth:`csgene.preprocess.Log1pCPM.inverse_transform`).
+
+        Warns
+        -----
+        UserWarning
+            When samples' measurements are far larger (:data:`FAR_MEASUREMENTS` times) than any
+            training sample's: they were probably not made with this model's design and
+            preprocessing, and their recoveries are extrapolations.
         """
         check_is_fitted(self, "method_")
         if space not in ("original", "preprocessed"):
@@ -180,11 +208,27 @@ class CompressedSensing(BaseEstimator):
                 f"Y has {Y.shape[1]} measurements per sample but the model's design has "
                 f"{self.design_.shape[0]}; Y must be (n_samples, n_measurements)."
             )
+        self._warn_far_measurements(Y)
         Xp = self.method_.recover(Y)
         if space == "preprocessed":
             return Xp
-        X = self.preprocessor_.inverse_transform(Xp)
+        X = self.preprocessor_.inverse_transform(Xp, library_size=library_size)
         return np.maximum(X, 0) if self.nonnegative_ else X
+
+    def _warn_far_measurements(self, Y: np.ndarray) -> None:
+        reference = getattr(self, "measurement_norm_max_", None)
+        if not reference or not Y.shape[0]:
+            return
+        ratio = np.linalg.norm(Y, axis=1) / reference
+        far = ratio > FAR_MEASUREMENTS
+        if far.any():
+            warnings.warn(
+                f"{int(far.sum())} of {Y.shape[0]} samples have measurements up to {ratio.max():.3g} times "
+                f"larger than any training sample's: they are far outside what this model was trained "
+                f"on (another design, units or preprocessing?). Their recoveries are extrapolations, "
+                f"bounded by the training range in original units.",
+                UserWarning, stacklevel=3,
+            )
 
     # ------------------------------------------------------------------ persistence
 
@@ -213,6 +257,9 @@ class CompressedSensing(BaseEstimator):
                 fh.create_dataset("gene_names", data=self.gene_names_.astype("S"))
                 fh.create_dataset("design", data=self.design_)
                 fh.attrs["nonnegative"] = self.nonnegative_
+                fh.attrs["recovery_bounds"] = RECOVERY_BOUNDS_NOTE
+                if getattr(self, "measurement_norm_max_", None) is not None:
+                    fh.attrs["measurement_norm_max"] = self.measurement_norm_max_
                 _write_state(fh.create_group("preprocess"), self.preprocessor_.get_state())
                 _write_state(fh.create_group("method"), self.method_.get_state())
         return path
@@ -244,6 +291,8 @@ class CompressedSensing(BaseEstimator):
                 model.gene_names_ = np.asarray(fh["gene_names"][()]).astype(str)
                 model.design_ = fh["design"][()]
                 model.nonnegative_ = bool(fh.attrs.get("nonnegative", False))
+                norm_max = fh.attrs.get("measurement_norm_max")
+                model.measurement_norm_max_ = None if norm_max is None else float(norm_max)
                 model.design = "given"
                 model.preprocessor_ = PreprocessChain.from_state(_read_state(fh["preprocess"]))
                 method = make_method(model.method, n_modules=model.n_modules, sparsity=model.sparsity,

@@ -228,14 +228,16 @@ class BlockJob:
             if own:
                 reader.close()
         if self.kind == "recover":
-            return model.recover(block, space=self.space).astype(self.dtype, copy=False)
+            return model.recover(block, space=self.space, library_size=self.extra.get("library_size")
+                                 ).astype(self.dtype, copy=False)
         if self.gene_index is not None:
             block = block[:, self.gene_index]
         Y = self.measure(model, block, start)
         if self.kind == "simulate":
             return Y
-        # the same model object saw f(X) of this block last, so a log1p-cpm inverse uses its sizes
-        return model.recover(Y, space=self.space).astype(self.dtype, copy=False)
+        # the true library sizes are known here: a log1p-cpm model recovers counts, not CPM
+        sizes = block.sum(axis=1, dtype=np.float64) if _has_cpm_step(model) else None
+        return model.recover(Y, space=self.space, library_size=sizes).astype(self.dtype, copy=False)
 
     def measure(self, model, X: np.ndarray, start: int) -> np.ndarray:
         """Y of samples ``[start, start + len(X))`` with noise per group (``start`` is group-aligned)."""
@@ -311,7 +313,7 @@ def plan_simulate(model, input_path, out, *, snr=math.inf, random_state=0, block
 
 
 def plan_recover(model, measurements_path, out, *, block_size=None, space="original", dtype=np.float32,
-                 compression=None, overwrite=False) -> BlockPlan:
+                 compression=None, overwrite=False, library_size=None) -> BlockPlan:
     """Plan :func:`recover_file`."""
     check_is_fitted(model, "method_")
     space = _check_space(space)
@@ -323,9 +325,13 @@ def plan_recover(model, measurements_path, out, *, block_size=None, space="origi
         n_samples, sample_names = reader.n_samples, reader.sample_names()
         input_id = _input_identity(reader)
     size = _block_size(block_size, len(model.gene_names_), 1)
-    job = BlockJob("recover", str(measurements_path), None, space=space, dtype=dtype.name)
+    if library_size is not None and not (library_size == "mean" or np.ndim(library_size) == 0):
+        raise InputError("library_size of recover_file must be one number or 'mean' (one per sample "
+                         "does not stream); recover blocks with CompressedSensing.recover for per-sample sizes.")
+    extra = {} if library_size is None else {"library_size": library_size}
+    job = BlockJob("recover", str(measurements_path), None, space=space, dtype=dtype.name, extra=extra)
     settings = {"kind": "recover", "space": space, "block_size": size, "dtype": dtype.name,
-                "compression": str(compression)}
+                "compression": str(compression), "library_size": str(library_size)}
     fingerprint = _fingerprint(model, input_id, settings)
     _check_out(out, overwrite)
     return BlockPlan(job, Path(out), n_samples, size, model.gene_names_, sample_names, fingerprint,
@@ -478,7 +484,8 @@ def simulate_file(model, input_path, out, *, snr=math.inf, random_state=0, block
 
 
 def recover_file(model, measurements_path, out, *, block_size=None, space="original", dtype=np.float32,
-                 compression=None, resume=True, overwrite=False, progress=None, on_block=None) -> Path:
+                 compression=None, resume=True, overwrite=False, progress=None, on_block=None,
+                 library_size=None) -> Path:
     """Recover every sample of a measurements file into an HDF5 file, block by block.
 
     Parameters
@@ -492,13 +499,15 @@ def recover_file(model, measurements_path, out, *, block_size=None, space="origi
         Output: ``data/expression`` (n_samples, n_genes) of ``dtype``, chunked, with
         ``meta/genes`` and ``meta/Sample_geo_accession``; readable by :func:`csgene.io.read`.
     space : {"original", "preprocessed"}
-        As in :meth:`CompressedSensing.recover`. With ``preprocess="log1p-cpm"`` use
-        ``"preprocessed"``: library sizes are not in the measurements.
+        As in :meth:`CompressedSensing.recover`. With ``preprocess="log1p-cpm"``,
+        ``"original"`` gives counts per million: library sizes are not in the measurements.
+    library_size : None, "mean" or float
+        As in :meth:`CompressedSensing.recover`, one value for every sample.
     block_size, compression, resume, overwrite, progress, on_block
         As in :func:`simulate_file`.
     """
     plan = plan_recover(model, measurements_path, out, block_size=block_size, space=space, dtype=dtype,
-                        compression=compression, overwrite=overwrite)
+                        compression=compression, overwrite=overwrite, library_size=library_size)
     return execute(plan, model, resume=resume, progress=progress, on_block=on_block)
 
 
@@ -529,6 +538,12 @@ def _check_seed(random_state) -> int:
             f"{random_state!r}."
         )
     return int(random_state)
+
+
+def _has_cpm_step(model) -> bool:
+    from .preprocess import Log1pCPM
+
+    return any(isinstance(step, Log1pCPM) for _, step in model.preprocessor_.steps)
 
 
 def _check_space(space) -> str:

@@ -56,3 +56,56 @@ def test_every_output_respects_the_umask(tmp_path, capsys, good_csv):
     for path in written:
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
     assert not [p for p in tmp_path.rglob(".*") if p.is_file()], "temporary files left behind"
+
+
+# --------------------------------------------------------------------------- 1. bounded outputs
+
+
+def test_recoveries_stay_in_the_training_range(tmp_path, capsys, good_csv, counts):
+    """Repro 1: fit -> simulate --snr 2 -> recover gave values up to 1e19-1e25 (data max 4e5)."""
+    model, Y, X = tmp_path / "a.h5", tmp_path / "Y.csv", tmp_path / "X.csv"
+    assert run_cli(capsys, "fit", good_csv, *FIT, "--out", model)[0] == 0
+    assert run_cli(capsys, "simulate", good_csv, "--model", model, "--snr", 2, "--out", Y)[0] == 0
+    assert run_cli(capsys, "recover", model, Y, "--out", X)[0] == 0
+    recovered = io.read(X).X
+    assert np.isfinite(recovered).all()
+    assert recovered.max() <= 2 * counts.counts.max() + 1
+    per_gene = counts.counts.max(axis=0)
+    assert np.all(recovered <= 2 * per_gene + 1 + 1e-3 * per_gene)
+
+
+def test_far_measurements_warn_and_old_model_files_still_load(tmp_path, counts):
+    cs = CompressedSensing("svd", n_measurements=20, n_modules=10, sparsity=5, random_state=0)
+    cs.fit(counts.counts)
+    Y = cs.measure(counts.counts[:5], random_state=0)
+    with pytest.warns(UserWarning, match="far outside"):
+        cs.recover(Y * 100)
+    path = cs.save(tmp_path / "m.h5")
+    import h5py
+
+    with h5py.File(path, "r+") as fh:  # what a model file of csgene before issue 14 holds
+        del fh["preprocess/step0.log_max_"]
+        del fh.attrs["measurement_norm_max"]
+    with pytest.warns(UserWarning, match="predates"):
+        old = CompressedSensing.load(path)
+    assert np.isfinite(old.recover(Y)).all()
+
+
+# --------------------------------------------------------------------------- 4. no hidden state
+
+
+def test_log1p_cpm_recovery_does_not_depend_on_an_earlier_measure(counts):
+    """Repro 4: recovering the same Y before and after measuring another batch differed 41-fold."""
+    cs = CompressedSensing("svd", n_measurements=20, n_modules=10, sparsity=5, preprocess="log1p-cpm",
+                           random_state=0).fit(counts.counts[:150])
+    Y = cs.measure(counts.counts[150:], random_state=1)
+    before = cs.recover(Y)
+    cs.measure(counts.counts[100:150] * 50, random_state=2)
+    np.testing.assert_array_equal(cs.recover(Y), before)
+    # counts per million without library sizes, counts with them
+    assert np.median(before.sum(axis=1)) == pytest.approx(1e6, rel=0.5)
+    sizes = counts.counts[150:].sum(axis=1)
+    np.testing.assert_allclose(cs.recover(Y, library_size=sizes), before * (sizes / 1e6)[:, None])
+    with pytest.raises(InputError, match="log1p-cpm"):
+        CompressedSensing("svd", n_measurements=20, n_modules=10, sparsity=5).fit(counts.counts).recover(
+            Y, library_size=sizes)
