@@ -173,7 +173,7 @@ def _streaming(args, function_name, *positional, **kwargs):
 
 def cmd_simulate(args) -> int:
     from . import io
-    from .measure import measure, read_design_csv
+    from .measure import design_fingerprint, measure, read_design_csv
 
     if args.model and _is_hdf5(args.data) and _is_hdf5(args.out):
         from .pipeline import CompressedSensing
@@ -189,14 +189,19 @@ def cmd_simulate(args) -> int:
 
         model = CompressedSensing.load(args.model)
         Y = model.measure(data.X, snr=args.snr, gene_names=data.gene_names, random_state=args.seed)
+        marks = model.measurement_marks()
     elif args.design_file:
         A, names = read_design_csv(args.design_file, gene_names=data.gene_names)
         Y = measure(data.X, A, snr=args.snr, random_state=args.seed)
+        marks = {"csgene_design_sha256": design_fingerprint(A)}
     else:
         raise InputError("simulate needs --model MODEL.h5 or --design-file DESIGN.csv.")
+    if str(args.out).endswith(".npy"):
+        log.warning("a .npy file cannot record which design made the measurements, so `csgene recover` "
+                    "cannot check it; prefer .csv, .npz or .h5")
     out = io.ExpressionData(
         X=Y, gene_names=np.array([f"m{i + 1}" for i in range(Y.shape[1])]),
-        sample_names=np.asarray(data.sample_names), source=str(args.data), layout="measurements",
+        sample_names=np.asarray(data.sample_names), source=str(args.data), layout="measurements", attrs=marks,
     )
     io.write(args.out, out)
     print(f"{Y.shape[0]} samples × {Y.shape[1]} measurements written to {args.out}")
@@ -215,6 +220,7 @@ def cmd_recover(args) -> int:
         print(f"recovered profiles written block by block to {path}")
         return 0
     measured = io.read(args.measurements, dtype=np.float64, allow_negative=True)
+    model.check_measurement_marks(measured.attrs, args.measurements)
     X_hat = model.recover(measured.X, space=args.space, library_size=args.library_size)
     out = io.ExpressionData(X=X_hat, gene_names=model.gene_names_,
                             sample_names=np.asarray(measured.sample_names), source=str(args.measurements),

@@ -38,6 +38,7 @@ themselves, and can perturb the design weights (a lab's pipetting error).
 from __future__ import annotations
 
 import csv
+import hashlib
 import inspect
 import math
 import os
@@ -326,6 +327,11 @@ def measure(
         A = A * (1.0 + design_noise * rng.standard_normal(A.shape))
     Y = noisy @ A.T
     return Y + _scaled_noise(rng, Y, measurement_snr)
+
+
+def design_fingerprint(design) -> str:
+    """SHA-256 (hex) of a design's float64 bytes: recorded in every measurements file csgene writes."""
+    return hashlib.sha256(np.ascontiguousarray(design, dtype=np.float64).tobytes()).hexdigest()
 
 
 # --------------------------------------------------------------------------- design files

@@ -31,7 +31,8 @@ from ._atomic import atomic_path
 from ._validation import check_matrix, check_positive_int
 from ._version import __version__
 from .exceptions import InputError, ModelFileError
-from .measure import make_design, measure
+from .io import ExpressionData
+from .measure import design_fingerprint, make_design, measure
 from .methods import DictionaryMethod, make_method
 from .preprocess import PreprocessChain, make_preprocessor
 
@@ -175,6 +176,32 @@ class CompressedSensing(BaseEstimator):
         Xp = self.preprocessor_.transform(X)
         return measure(Xp, self.design_, snr=self.snr if snr is None else snr, random_state=random_state)
 
+    def measurement_marks(self) -> dict:
+        """Provenance marks for a measurements file made with this model (see ``ExpressionData.attrs``)."""
+        check_is_fitted(self, "method_")
+        marks = {"csgene_design_sha256": design_fingerprint(self.design_)}
+        if getattr(self, "source_file_", None):
+            marks["csgene_model"] = Path(self.source_file_).name
+        return marks
+
+    def check_measurement_marks(self, marks: dict, where) -> None:
+        """Refuse measurements whose recorded design is not this model's.
+
+        Files without a record (a lab's own measurements) are accepted.
+        """
+        recorded = (marks or {}).get("csgene_design_sha256")
+        if recorded is None or recorded == design_fingerprint(self.design_):
+            return
+        made_by = marks.get("csgene_model")
+        mine = f"{Path(self.source_file_).name}, " if getattr(self, "source_file_", None) else ""
+        raise InputError(
+            f"{str(where)!r} was measured with another design (sha256 {recorded[:12]}…"
+            f"{f', model {made_by}' if made_by else ''}) than this model's ({mine}"
+            f"{design_fingerprint(self.design_)[:12]}…); recovering it with this model gives "
+            f"wrong profiles. Recover it with the model that made it"
+            f"{f' (csgene recover {made_by} ...)' if made_by else ''}."
+        )
+
     def recover(self, Y, *, space="original", library_size=None):
         """Recover profiles (n_samples, n_genes) from measurements Y (n_samples, n_measurements).
 
@@ -182,6 +209,9 @@ class CompressedSensing(BaseEstimator):
 
         Parameters
         ----------
+        Y : array-like or ExpressionData
+            Measurements; an :class:`~csgene.io.ExpressionData` read from a file csgene wrote
+            is checked against this model's design (:meth:`check_measurement_marks`).
         space : {"original", "preprocessed"}
             Units of the result: the data's (inverse of the preprocessing) or the model's.
             Original-space profiles are bounded by the training range: a log step's inverse
@@ -200,6 +230,9 @@ class CompressedSensing(BaseEstimator):
             preprocessing, and their recoveries are extrapolations.
         """
         check_is_fitted(self, "method_")
+        if isinstance(Y, ExpressionData):  # read from a file: check the design it records
+            self.check_measurement_marks(Y.attrs, Y.source)
+            Y = Y.X
         if space not in ("original", "preprocessed"):
             raise InputError(f"space must be 'original' or 'preprocessed', got {space!r}.")
         Y = check_matrix(Y, "Y (measurements)")
@@ -298,6 +331,7 @@ class CompressedSensing(BaseEstimator):
                 method = make_method(model.method, n_modules=model.n_modules, sparsity=model.sparsity,
                                      device=model.device, **model._method_options())
                 model.method_ = method.set_state(_read_state(fh["method"]))
+                model.source_file_ = str(path)
             except (KeyError, ValueError, TypeError) as exc:
                 raise ModelFileError(f"{path} is corrupt or incomplete ({type(exc).__name__}: {exc}).") from exc
         return model

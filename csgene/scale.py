@@ -57,7 +57,7 @@ from . import io
 from ._validation import check_positive_float, check_positive_int
 from .exceptions import InputError
 from .io import _hdf5
-from .io._common import as_str_array, check_path_exists
+from .io._common import as_str_array, check_path_exists, provenance
 
 #: bytes of one float32 block of samples x genes that the default block size aims at
 DEFAULT_BLOCK_BYTES = 256 * 2**20
@@ -186,10 +186,6 @@ def model_fingerprint(model) -> str:
     return digest.hexdigest()
 
 
-def design_fingerprint(design) -> str:
-    return hashlib.sha256(np.ascontiguousarray(design, dtype=np.float64).tobytes()).hexdigest()
-
-
 def _hash_state(digest, state: dict) -> None:
     for key in sorted(state):
         value = np.asarray(state[key])
@@ -305,8 +301,8 @@ def plan_simulate(model, input_path, out, *, snr=math.inf, random_state=0, block
     columns = model.gene_names_ if recover else np.array([f"y{i}" for i in range(model.design_.shape[0])])
     settings = {"kind": kind, "snr": str(snr), "seed": seed, "noise_block": noise_block, "space": space,
                 "block_size": size, "compression": str(compression)}
-    attrs = {"csgene_design_sha256": design_fingerprint(model.design_), "csgene_snr": str(snr),
-             "csgene_seed": str(seed), "csgene_noise_block": noise_block}
+    attrs = {**model.measurement_marks(), "csgene_snr": str(snr), "csgene_seed": str(seed),
+             "csgene_noise_block": noise_block}
     fingerprint = _fingerprint(model, input_id, settings)
     _check_out(out, overwrite)
     return BlockPlan(job, Path(out), n_samples, size, columns, sample_names, fingerprint, compression, attrs)
@@ -579,12 +575,7 @@ def _check_measurements(model, reader: BlockReader) -> None:
             f"{reader.path!r} has {reader.n_genes} values per sample but the model's design has {d} "
             f"measurements; pass the measurements file made with this model (simulate_file)."
         )
-    recorded = reader.file.attrs.get("csgene_design_sha256")
-    if recorded is not None and recorded != design_fingerprint(model.design_):
-        raise InputError(
-            f"{reader.path!r} was simulated with another design than this model's; recover it with "
-            f"the model that simulated it."
-        )
+    model.check_measurement_marks(provenance(reader.file.attrs), reader.path)
 
 
 def _input_identity(reader: BlockReader) -> dict:

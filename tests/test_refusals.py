@@ -109,3 +109,50 @@ def test_log1p_cpm_recovery_does_not_depend_on_an_earlier_measure(counts):
     with pytest.raises(InputError, match="log1p-cpm"):
         CompressedSensing("svd", n_measurements=20, n_modules=10, sparsity=5).fit(counts.counts).recover(
             Y, library_size=sizes)
+
+
+# --------------------------------------------------------------------------- 2. files checked against their maker
+
+
+@pytest.mark.parametrize("ending", ["csv", "tsv.gz", "npz", "h5ad"])
+def test_measurements_recovered_with_another_model_are_refused(tmp_path, capsys, good_csv, ending):
+    """Repro 2: simulate with model a, recover with model b: exit 0, correlation 0.04."""
+    a, b, Y = tmp_path / "a.h5", tmp_path / "b.h5", tmp_path / f"Y.{ending}"
+    assert run_cli(capsys, "fit", good_csv, *FIT, "--out", a)[0] == 0
+    assert run_cli(capsys, "fit", good_csv, *FIT, "--seed", 2, "--out", b)[0] == 0
+    assert run_cli(capsys, "simulate", good_csv, "--model", a, "--snr", 3, "--out", Y)[0] == 0
+    status, _, err = run_cli(capsys, "recover", b, Y, "--out", tmp_path / "X.csv")
+    assert status == 2 and "another design" in err and "csgene recover a.h5" in err
+    assert not (tmp_path / "X.csv").exists()
+    assert run_cli(capsys, "recover", a, Y, "--out", tmp_path / "X.csv")[0] == 0
+    # a lab's own file (no record of its design) is accepted
+    plain = io.read(Y, allow_negative=True)
+    io.write(tmp_path / "lab.csv", io.ExpressionData.from_array(plain.X))
+    assert run_cli(capsys, "recover", b, tmp_path / "lab.csv", "--out", tmp_path / "X2.csv")[0] == 0
+
+
+def test_streamed_measurements_name_the_model_that_made_them(tmp_path, counts):
+    from csgene import scale
+
+    names = counts.gene_names
+    data = tmp_path / "data.h5"
+    io.write(data, io.ExpressionData.from_array(counts.counts, gene_names=names))
+    models = []
+    for seed in (0, 2):
+        path = CompressedSensing("svd", n_measurements=20, n_modules=10, sparsity=5, random_state=seed).fit(
+            counts.counts, gene_names=names).save(tmp_path / f"m{seed}.h5")
+        models.append(CompressedSensing.load(path))
+    scale.simulate_file(models[0], data, tmp_path / "Y.h5", progress=False)
+    with pytest.raises(InputError, match="model m0.h5"):
+        scale.recover_file(models[1], tmp_path / "Y.h5", tmp_path / "X.h5", progress=False)
+
+
+def test_library_recover_checks_the_design_of_a_measurements_file(tmp_path, counts):
+    a, b = (CompressedSensing("svd", n_measurements=20, n_modules=10, sparsity=5, random_state=s).fit(
+        counts.counts) for s in (0, 2))
+    Y = io.ExpressionData.from_array(a.measure(counts.counts[:5], random_state=0))
+    Y.attrs = a.measurement_marks()
+    io.write(tmp_path / "Y.csv", Y)
+    with pytest.raises(InputError, match="another design"):
+        b.recover(io.read(tmp_path / "Y.csv", allow_negative=True))
+    assert a.recover(io.read(tmp_path / "Y.csv", allow_negative=True)).shape == (5, 300)

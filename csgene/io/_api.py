@@ -179,6 +179,7 @@ def _read_selection(
         source.sample_names[sample_idx],
         path,
         source.layout,
+        getattr(source, "attrs", {}),
     )
     check_values(data, allow_negative)
     return data

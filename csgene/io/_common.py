@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import numbers
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .._validation import check_positive_float, check_positive_int, check_random_state
 from ..exceptions import InputError
+
+#: provenance marks csgene writes into the files it makes and checks when it reads them back
+PROVENANCE_KEYS = ("csgene_design_sha256", "csgene_model")
 
 #: how many names an error message shows before "..."
 SHOWN_NAMES = 5
@@ -34,6 +37,11 @@ class ExpressionData:
         Path the data was read from (empty for data built in memory).
     layout : str
         Layout of the source, e.g. ``"archs4-gen2"``, ``"archs4-gen1"``, ``"csv"``, ``"h5ad"``.
+    attrs : dict of str -> str
+        csgene's provenance marks (keys of :data:`PROVENANCE_KEYS`, e.g. the SHA-256 of the
+        design that made a measurements file). Every format but ``.npy`` writes and reads them
+        back: HDF5 attributes, AnnData ``uns``, ``.npz`` keys, and for CSV/TSV the header's
+        first cell (``sample csgene_design_sha256=...``).
     """
 
     X: np.ndarray
@@ -41,8 +49,10 @@ class ExpressionData:
     sample_names: np.ndarray
     source: str = ""
     layout: str = "memory"
+    attrs: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        self.attrs = provenance(self.attrs)
         self.gene_names = as_str_array(self.gene_names)
         self.sample_names = as_str_array(self.sample_names)
         if self.X.ndim != 2:
@@ -111,6 +121,18 @@ class Description(dict):
                 value = ", ".join(map(str, value)) or "none"
             lines.append(f"  {key:<14}{value}")
         return "\n".join(lines)
+
+
+def provenance(mapping) -> dict:
+    """The :data:`PROVENANCE_KEYS` entries of a mapping (file attributes, ``uns``, npz keys) as str."""
+    out = {}
+    for key in PROVENANCE_KEYS:
+        value = mapping.get(key) if mapping is not None else None
+        if value is None:
+            continue
+        value = np.asarray(value).reshape(-1)[0] if np.ndim(value) else value
+        out[key] = value.decode() if isinstance(value, bytes) else str(value)
+    return out
 
 
 def check_path_exists(path) -> Path:
