@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import traceback
 import warnings
@@ -18,11 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from ._version import __version__
+from ._validation import MAX_SEED, check_seed
 from .exceptions import CsgeneError, InputError
 
 # csgene_kernels.device.DEVICES, not imported: csgene_kernels loads numba, which --help need not
 DEVICES = ("cpu", "cuda", "auto")
 DEVICE_HELP = "auto (default): CUDA when a usable GPU is there, else the CPU"
+
+ALLOW_NEGATIVE = ("--allow-negative",)
+ALLOW_NEGATIVE_HELP = "accept negative values (log-ratios, centred data; with --preprocess none or minmax)"
 
 log = logging.getLogger("csgene")
 
@@ -39,6 +44,13 @@ def _int_list(text: str) -> list[int]:
 
 def _name_list(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _seed(text: str) -> int:
+    try:
+        return check_seed(int(text))
+    except (ValueError, InputError):
+        raise argparse.ArgumentTypeError(f"a seed is an integer from 0 to {MAX_SEED}, got {text!r}") from None
 
 
 def _library_size(text: str):
@@ -85,6 +97,7 @@ def cmd_run(args) -> int:
         design=args.design,
         test_fraction=args.test_fraction,
         device=args.device,
+        allow_negative=args.allow_negative,
     )
     rows = run_experiment(config, args.out, quiet=args.quiet)
     summary = summarize(rows)
@@ -108,7 +121,7 @@ def cmd_fit(args) -> int:
                          f"{', '.join(SAVABLE_METHODS)}. Use it from `csgene run` or the library.")
 
     data = io.read(args.data, n_samples=args.samples, n_genes=args.genes, random_state=args.seed,
-                   dtype=np.float64)
+                   dtype=np.float64, allow_negative=args.allow_negative)
     model = CompressedSensing(
         args.method, n_measurements=args.measurements, design=_design_arg(args, data.gene_names),
         preprocess=args.preprocess, n_modules=args.modules, sparsity=args.sparsity, snr=args.snr,
@@ -183,7 +196,7 @@ def cmd_simulate(args) -> int:
                           random_state=args.seed, block_size=args.block_size, overwrite=args.overwrite)
         print(f"measurements written block by block to {path}")
         return 0
-    data = io.read(args.data, dtype=np.float64)
+    data = io.read(args.data, dtype=np.float64, allow_negative=args.allow_negative)
     if args.model:
         from .pipeline import CompressedSensing
 
@@ -255,7 +268,7 @@ def cmd_info(args) -> int:
             return 0
     from . import io
 
-    print(io.describe(path))
+    print(cli_wording(str(io.describe(path))))
     return 0
 
 
@@ -266,7 +279,7 @@ def cmd_plot(args) -> int:
         from . import io
 
         data = io.read(args.heatmap, n_samples=args.samples, n_genes=args.genes, random_state=args.seed,
-                       dtype=np.float64)
+                       dtype=np.float64, allow_negative=args.allow_negative)
         X = np.log1p(data.X) if data.X.min() >= 0 else data.X
         out = plot_gene_modules(X, args.out or "gene_modules.png", max_genes=args.max_genes)
         print(f"heatmap written to {out}")
@@ -326,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--samples", type=int, help="random subset of samples (synthetic: number generated)")
     run.add_argument("--genes", type=int, help="random subset of genes (synthetic: number generated)")
     run.add_argument("--snr", type=_snr, default=defaults.snr, help="signal-to-noise ratio, inf = none (default 2)")
-    run.add_argument("--seed", type=int, default=defaults.seed)
+    run.add_argument("--seed", type=_seed, default=defaults.seed)
     run.add_argument("--preprocess", default=defaults.preprocess,
                      help="minmax, log1p, log1p-cpm, clip99, none, or chains like clip99+log1p (default log1p)")
     run.add_argument("--sparsity", type=int, default=defaults.sparsity, help="active modules per sample k (default 15)")
@@ -335,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="gaussian, gaussian-unit, nonnegative, binary-pools (default gaussian)")
     run.add_argument("--test-fraction", type=float, default=defaults.test_fraction)
     run.add_argument("--device", default=defaults.device, choices=DEVICES, help=DEVICE_HELP)
+    run.add_argument(*ALLOW_NEGATIVE, action="store_true", help=ALLOW_NEGATIVE_HELP)
     run.add_argument("--out", default="csgene-run", help="output directory (default csgene-run)")
     run.set_defaults(func=cmd_run)
 
@@ -350,8 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--snr", type=_snr, default=float("inf"))
     fit.add_argument("--samples", type=int)
     fit.add_argument("--genes", type=int)
-    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--seed", type=_seed, default=0)
     fit.add_argument("--device", default="auto", choices=DEVICES, help=DEVICE_HELP)
+    fit.add_argument(*ALLOW_NEGATIVE, action="store_true", help=ALLOW_NEGATIVE_HELP)
     fit.add_argument("--out", required=True, help="model file (.h5)")
     fit.set_defaults(func=cmd_fit)
 
@@ -359,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     design.add_argument("--genes-from", required=True, help="data or model file whose genes the design covers")
     design.add_argument("--measurements", type=int, required=True)
     design.add_argument("--kind", default="gaussian", help="gaussian, gaussian-unit, nonnegative, binary-pools")
-    design.add_argument("--seed", type=int, default=0)
+    design.add_argument("--seed", type=_seed, default=0)
     design.add_argument("--out", required=True)
     design.set_defaults(func=cmd_design)
 
@@ -368,8 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--model", help="model file: use its preprocessing and design")
     simulate.add_argument("--design-file", help="design CSV applied to the raw data")
     simulate.add_argument("--snr", type=_snr, default=float("inf"))
-    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--seed", type=_seed, default=0)
     simulate.add_argument("--out", required=True, help="measurements file (.csv, .csv.gz, .npz, .h5)")
+    simulate.add_argument(*ALLOW_NEGATIVE, action="store_true", help=ALLOW_NEGATIVE_HELP)
     _streaming_flags(simulate)
     simulate.set_defaults(func=cmd_simulate)
 
@@ -395,14 +411,39 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--max-genes", type=int, default=300)
     plot.add_argument("--samples", type=int)
     plot.add_argument("--genes", type=int)
-    plot.add_argument("--seed", type=int, default=0)
+    plot.add_argument("--seed", type=_seed, default=0)
     plot.add_argument("--out", help="heatmap file (default gene_modules.png)")
+    plot.add_argument(*ALLOW_NEGATIVE, action="store_true", help=ALLOW_NEGATIVE_HELP)
     plot.set_defaults(func=cmd_plot)
     return parser
 
 
+#: Library fixes named in messages (keyword arguments) and what a command-line user does instead.
+CLI_FIXES = (
+    (r"pass overwrite=True", "pass --overwrite"),
+    (r" \(or pass resume=False to overwrite it\)", " (or pass --overwrite)"),
+    (r"pass make_unique=True to append -1, -2, \.\.\. to repeats, or select the genes you want by index",
+     "rename or remove the repeated columns in the file"),
+    (r"pass allow_negative=True", "pass --allow-negative"),
+    (r"Rename the file or pass format= \(one of [^)]*\)", "Rename the file with one of these endings"),
+    (r"or pass format= to read it as another format", "or rename it with the ending of its real format"),
+    (r"pass transpose=True if rows are genes", "transpose the file if rows are genes"),
+    (r"block_size=(\d+)", r"--block-size \1"),
+    (r"library_size=", "--library-size "),
+    (r"device='(\w+)'", r"--device \1"),
+    (r"random_state", "--seed"),
+)
+
+
+def cli_wording(message: str) -> str:
+    """A library message with its fixes rewritten as the command-line flags that apply them."""
+    for pattern, replacement in CLI_FIXES:
+        message = re.sub(pattern, replacement, message)
+    return message
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"csgene: warning: {message}", file=sys.stderr)
+    print(f"csgene: warning: {cli_wording(str(message))}", file=sys.stderr)
 
 
 def main(argv=None) -> int:
@@ -423,7 +464,7 @@ def main(argv=None) -> int:
     except (CsgeneError, FileNotFoundError) as exc:
         if args.verbose:
             traceback.print_exc()
-        print(f"csgene: error: {exc}", file=sys.stderr)
+        print(f"csgene: error: {cli_wording(str(exc))}", file=sys.stderr)
         return 2
 
 

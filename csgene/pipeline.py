@@ -28,7 +28,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ._atomic import atomic_path
-from ._validation import check_matrix, check_positive_int
+from ._validation import check_matrix, check_positive_int, check_seed, gene_positions
 from ._version import __version__
 from .exceptions import InputError, ModelFileError
 from .io import ExpressionData
@@ -122,6 +122,8 @@ class CompressedSensing(BaseEstimator):
         n_genes = X.shape[1]
         self.gene_names_ = _gene_names(gene_names, n_genes)
         self.nonnegative_ = bool(X.min() >= 0)
+        if isinstance(self.random_state, (int, np.integer)):
+            check_seed(self.random_state, "random_state")
         rng = np.random.default_rng(self.random_state)
         self.preprocessor_ = make_preprocessor(self.preprocess)
         Xp = self.preprocessor_.fit_transform(X)
@@ -161,14 +163,12 @@ class CompressedSensing(BaseEstimator):
                 )
             return X
         names = np.asarray(gene_names).astype(str)
-        position = {g: i for i, g in enumerate(names)}
-        missing = [g for g in self.gene_names_ if g not in position]
-        if missing:
+        if names.shape != (X.shape[1],):
             raise InputError(
-                f"{len(missing)} of the model's genes are not in the data (e.g. "
-                f"{', '.join(missing[:5])}); the data must contain every gene the model was fitted on."
+                f"gene_names has {names.size} entries but X has {X.shape[1]} genes (columns); give one "
+                f"name per column of X, X being (n_samples, n_genes)."
             )
-        return X[:, [position[g] for g in self.gene_names_]]
+        return X[:, gene_positions(names, self.gene_names_, "the data")]
 
     def measure(self, X, *, snr=None, gene_names=None, random_state=None):
         """Simulate composite measurements Y (n_samples, n_measurements) of profiles X."""

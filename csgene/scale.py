@@ -54,7 +54,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from . import io
-from ._validation import check_positive_float, check_positive_int
+from ._validation import check_positive_float, check_positive_int, gene_positions
 from .exceptions import InputError
 from .io import _hdf5
 from .io._common import as_str_array, check_path_exists, provenance
@@ -558,14 +558,7 @@ def _gene_index(model, file_genes: np.ndarray, path: str) -> np.ndarray | None:
     """Columns of the file that give the model's genes in order (None: already the same)."""
     if np.array_equal(file_genes, model.gene_names_):
         return None
-    position = {g: i for i, g in enumerate(file_genes)}
-    missing = [g for g in model.gene_names_ if g not in position]
-    if missing:
-        raise InputError(
-            f"{len(missing)} of the model's {len(model.gene_names_)} genes are not in {path!r} (e.g. "
-            f"{', '.join(missing[:5])}); the file must contain every gene the model was fitted on."
-        )
-    return np.array([position[g] for g in model.gene_names_], dtype=np.intp)
+    return gene_positions(file_genes, model.gene_names_, repr(path))
 
 
 def _check_measurements(model, reader: BlockReader) -> None:

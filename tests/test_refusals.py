@@ -156,3 +156,135 @@ def test_library_recover_checks_the_design_of_a_measurements_file(tmp_path, coun
     with pytest.raises(InputError, match="another design"):
         b.recover(io.read(tmp_path / "Y.csv", allow_negative=True))
     assert a.recover(io.read(tmp_path / "Y.csv", allow_negative=True)).shape == (5, 300)
+
+
+# --------------------------------------------------------------------------- 3. run folders
+
+
+RUN = ["--methods", "mean", "--repeats", 1, "--device", "cpu", "--quiet"]
+
+
+def test_resume_refuses_a_changed_data_file(tmp_path, capsys):
+    """Repro 3: rewriting --data between an interrupted run and its resume mixed two data sets."""
+    data, out = tmp_path / "d.csv", tmp_path / "run"
+    first = make_expression(60, 50, 5, random_state=0)
+    io.write(data, io.ExpressionData.from_array(first.counts, gene_names=first.gene_names))
+    assert run_cli(capsys, "run", "--data", data, "--measurements", 10, *RUN, "--out", out)[0] == 0
+    results = (out / "results.csv").read_text().splitlines()
+    (out / "results.csv").write_text("\n".join(results[:2]) + "\n")  # as if killed after one row
+    second = make_expression(60, 50, 5, random_state=1)
+    io.write(data, io.ExpressionData.from_array(second.counts, gene_names=second.gene_names))
+    status, _, err = run_cli(capsys, "run", "--data", data, "--measurements", 10, *RUN, "--out", out)
+    assert status == 2 and "--out NEWDIR" in err and "never mixed" in err
+    assert len((out / "results.csv").read_text().splitlines()) == 2
+    # the original data resume, as before
+    io.write(data, io.ExpressionData.from_array(first.counts, gene_names=first.gene_names))
+    assert run_cli(capsys, "run", "--data", data, "--measurements", 10, *RUN, "--out", out)[0] == 0
+    assert len((out / "results.csv").read_text().splitlines()) == len(results)
+    assert json.loads((out / "run.json").read_text())["data_fingerprint"]["hashed"] == "whole"
+
+
+@pytest.mark.parametrize("bad, fixed", [
+    (["--preprocess", "bogus"], []),
+    (["--design", "bogus"], []),
+    (["--modules", "0"], []),
+    (["--methods", "mean,mean"], []),
+])
+def test_invalid_settings_are_refused_before_anything_is_written(tmp_path, capsys, good_csv, bad, fixed):
+    out = tmp_path / "run"
+    status, _, err = run_cli(capsys, "run", "--data", good_csv, "--measurements", 10, *RUN, *bad, "--out", out)
+    assert status == 2 and "error" in err
+    assert not out.exists()
+    assert run_cli(capsys, "run", "--data", good_csv, "--measurements", 10, *RUN, *fixed, "--out", out)[0] == 0
+
+
+def test_a_run_folder_without_results_takes_new_settings(tmp_path, capsys, good_csv):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps({"config": {"preprocess": "bogus"}}))
+    assert run_cli(capsys, "run", "--data", good_csv, "--measurements", 10, *RUN, "--out", out)[0] == 0
+
+
+def test_repeated_measurement_counts_do_not_fake_replication(tmp_path, capsys, good_csv):
+    status, _, err = run_cli(capsys, "run", "--data", good_csv, "--measurements", "20,20", *RUN,
+                             "--out", tmp_path / "run")
+    assert status == 2 and "more than once" in err and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**32), "1.5"])
+def test_out_of_range_seeds_are_refused(tmp_path, capsys, good_csv, seed):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", str(good_csv), *FIT, "--seed", seed, "--out", str(tmp_path / "m.h5")])
+    assert exit_info.value.code == 2 and "0 to 4294967295" in capsys.readouterr().err
+    assert run_cli(capsys, "fit", good_csv, *FIT, "--seed", 2**32 - 1, "--out", tmp_path / "m.h5")[0] == 0
+    with pytest.raises(InputError, match="random_state"):
+        CompressedSensing("svd", n_measurements=5, n_modules=3, random_state=-1).fit(np.ones((4, 6)))
+
+
+# --------------------------------------------------------------------------- 5. names
+
+
+def test_gene_alignment_refuses_ambiguous_names(counts):
+    """Repro 5: a duplicated name silently took the last column; a longer list gave an IndexError."""
+    names = np.array([f"g{i}" for i in range(300)])
+    cs = CompressedSensing("svd", n_measurements=10, n_modules=5, sparsity=3, random_state=0)
+    cs.fit(counts.counts, gene_names=names)
+    doubled = np.c_[counts.counts[:, :1] * 0 + 999, counts.counts]
+    with pytest.raises(InputError, match="more than once"):
+        cs.measure(doubled, gene_names=np.r_[names[:1], names])
+    with pytest.raises(InputError, match="301 entries"):
+        cs.measure(counts.counts, gene_names=np.r_[names, ["extra"]])
+    shuffled = np.random.default_rng(0).permutation(300)
+    np.testing.assert_array_equal(cs.measure(counts.counts[:, shuffled], gene_names=names[shuffled]),
+                                  cs.measure(counts.counts))
+
+
+def test_numeric_csv_headers_are_refused(tmp_path):
+    path = tmp_path / "noheader.csv"
+    path.write_text("s1,1,2,3\ns2,4,5,6\n")
+    with pytest.raises(InputError, match="all numbers"):
+        io.read(path)
+
+
+def test_h5ad_without_x_is_refused(tmp_path, capsys):
+    anndata = pytest.importorskip("anndata")
+    import pandas as pd
+
+    path = tmp_path / "noX.h5ad"
+    anndata.AnnData(obs=pd.DataFrame(index=["a", "b"]), var=pd.DataFrame(index=["x", "y"])).write_h5ad(path)
+    for command in (["info", path], ["fit", path, *FIT, "--out", tmp_path / "m.h5"]):
+        status, _, err = run_cli(capsys, *command)
+        assert status == 2 and "no X matrix" in err
+
+
+# --------------------------------------------------------------------------- fixes the user can apply
+
+
+def test_cli_errors_name_cli_flags_not_library_arguments(tmp_path, capsys, counts):
+    names = np.array([f"g{i}" for i in range(300)])
+    names[1] = "g0"
+    dup = tmp_path / "dup.csv"
+    io.write(dup, io.ExpressionData.from_array(counts.counts, gene_names=names))
+    negative = tmp_path / "neg.csv"
+    io.write(negative, io.ExpressionData.from_array(counts.counts - 1.0))
+    exists = tmp_path / "Y.h5"
+    exists.write_bytes(b"")
+    data_h5 = tmp_path / "data.h5"
+    io.write(data_h5, io.ExpressionData.from_array(counts.counts, gene_names=counts.gene_names))
+    model = tmp_path / "m.h5"
+    CompressedSensing("svd", n_measurements=10, n_modules=5, sparsity=3, random_state=0).fit(
+        counts.counts, gene_names=counts.gene_names).save(model)
+    cases = [
+        (["fit", dup, *FIT, "--out", tmp_path / "x.h5"], "rename or remove"),
+        (["fit", negative, *FIT, "--preprocess", "none", "--out", tmp_path / "x.h5"], "--allow-negative"),
+        (["simulate", data_h5, "--model", model, "--out", exists], "--overwrite"),
+        (["fit", tmp_path / "data.xyz", *FIT, "--out", tmp_path / "x.h5"], "does not exist"),
+    ]
+    (tmp_path / "data.xyz").write_text("x")
+    cases[-1] = (cases[-1][0], "Rename the file")
+    for args, fix in cases:
+        status, _, err = run_cli(capsys, *args)
+        assert status == 2 and fix in err, err
+        assert not __import__("re").search(r"\b[a-z_]+=(True|False|None)|library_size=|format=", err), err
+    assert run_cli(capsys, "fit", negative, *FIT, "--preprocess", "none", "--allow-negative",
+                   "--out", tmp_path / "x.h5")[0] == 0

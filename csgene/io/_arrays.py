@@ -120,7 +120,7 @@ class H5adSource:
             self.adata = anndata.read_h5ad(path, backed="r")
         except Exception as exc:  # anndata raises many types for a malformed file
             raise DataFormatError(f"{path!r} could not be read as .h5ad by anndata ({exc}).") from exc
-        if self.adata.X is None:
+        if "X" not in self.adata.file or self.adata.X is None:  # backed X of a file without one raises
             self.close()
             raise DataFormatError(
                 f"{path!r} has no X matrix (only obs/var or layers); csgene reads expression from X."
