@@ -14,6 +14,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from .exceptions import InputError
+
 __all__ = ["atomic_path", "atomic_open", "current_umask"]
 
 
@@ -31,6 +33,8 @@ def atomic_path(path, suffix: str | None = None):
     their format from the file name happy.
     """
     path = Path(os.fspath(path))
+    if not (path.parent if str(path.parent) else Path(".")).is_dir():
+        raise InputError(f"cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist; create it first.")
     suffix = "".join(path.suffixes) if suffix is None else suffix
     fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.",
                                suffix=suffix)

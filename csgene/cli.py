@@ -253,6 +253,7 @@ def cmd_info(args) -> int:
         try:
             with h5py.File(path, "r") as fh:
                 is_model = fh.attrs.get("format") == MODEL_FORMAT
+                bounds = fh.attrs.get("recovery_bounds", "none recorded (the file predates them; refit)")
         except OSError:
             is_model = False
         if is_model:
@@ -265,6 +266,7 @@ def cmd_info(args) -> int:
             components = getattr(model.method_, "components_", None)
             if components is not None:
                 print(f"  dictionary: {components.shape[0]} modules × {components.shape[1]} genes")
+            print(f"  recovery bounds: {bounds}")
             return 0
     from . import io
 
@@ -420,25 +422,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Library fixes named in messages (keyword arguments) and what a command-line user does instead.
 CLI_FIXES = (
-    (r"pass overwrite=True", "pass --overwrite"),
     (r" \(or pass resume=False to overwrite it\)", " (or pass --overwrite)"),
     (r"pass make_unique=True to append -1, -2, \.\.\. to repeats, or select the genes you want by index",
      "rename or remove the repeated columns in the file"),
-    (r"pass allow_negative=True", "pass --allow-negative"),
     (r"Rename the file or pass format= \(one of [^)]*\)", "Rename the file with one of these endings"),
     (r"or pass format= to read it as another format", "or rename it with the ending of its real format"),
     (r"pass transpose=True if rows are genes", "transpose the file if rows are genes"),
-    (r"block_size=(\d+)", r"--block-size \1"),
-    (r"library_size=", "--library-size "),
     (r"device='(\w+)'", r"--device \1"),
-    (r"random_state", "--seed"),
 )
+#: Library parameters and the command-line flags that set them.
+CLI_FLAGS = {
+    "overwrite": "--overwrite", "allow_negative": "--allow-negative", "library_size": "--library-size",
+    "n_genes": "--genes", "n_samples": "--samples", "n_measurements": "--measurements",
+    "n_components": "--modules", "n_modules": "--modules", "block_size": "--block-size",
+    "test_fraction": "--test-fraction", "random_state": "--seed",
+}
 
 
 def cli_wording(message: str) -> str:
     """A library message with its fixes rewritten as the command-line flags that apply them."""
     for pattern, replacement in CLI_FIXES:
         message = re.sub(pattern, replacement, message)
+    for name, flag in CLI_FLAGS.items():
+        word = rf"(?<![-\w]){name}"
+        message = re.sub(rf"{word}=True\b", flag, message)
+        message = re.sub(rf"{word}=None\b", f"no {flag}", message)
+        message = re.sub(rf"{word}=(?=\S)", f"{flag} ", message)
+        message = re.sub(rf"{word}\b", flag, message)
     return message
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 
 import numpy as np
@@ -278,13 +279,15 @@ def test_cli_errors_name_cli_flags_not_library_arguments(tmp_path, capsys, count
         (["fit", dup, *FIT, "--out", tmp_path / "x.h5"], "rename or remove"),
         (["fit", negative, *FIT, "--preprocess", "none", "--out", tmp_path / "x.h5"], "--allow-negative"),
         (["simulate", data_h5, "--model", model, "--out", exists], "--overwrite"),
-        (["fit", tmp_path / "data.xyz", *FIT, "--out", tmp_path / "x.h5"], "does not exist"),
+        (["fit", tmp_path / "data.xyz", *FIT, "--out", tmp_path / "x.h5"], "Rename the file"),
+        (["fit", data_h5, *FIT, "--genes", 100000, "--out", tmp_path / "x.h5"], "--genes <= 300"),
+        (["fit", data_h5, *FIT, "--out", tmp_path / "no" / "x.h5"], "create it first"),
+        (["simulate", data_h5, "--model", model, "--block-size", 0, "--out", tmp_path / "Y2.h5"], "--block-size"),
     ]
     (tmp_path / "data.xyz").write_text("x")
-    cases[-1] = (cases[-1][0], "Rename the file")
     for args, fix in cases:
         status, _, err = run_cli(capsys, *args)
         assert status == 2 and fix in err, err
-        assert not __import__("re").search(r"\b[a-z_]+=(True|False|None)|library_size=|format=", err), err
+        assert not re.search(r"\b[a-z_]+=(True|False|None)|\b(library|block)_size|n_genes|format=", err), err
     assert run_cli(capsys, "fit", negative, *FIT, "--preprocess", "none", "--allow-negative",
                    "--out", tmp_path / "x.h5")[0] == 0
