@@ -233,8 +233,7 @@ def cmd_recover(args) -> int:
         print(f"recovered profiles written block by block to {path}")
         return 0
     measured = io.read(args.measurements, dtype=np.float64, allow_negative=True)
-    model.check_measurement_marks(measured.attrs, args.measurements)
-    X_hat = model.recover(measured.X, space=args.space, library_size=args.library_size)
+    X_hat = model.recover(measured, space=args.space, library_size=args.library_size)  # checks its design
     out = io.ExpressionData(X=X_hat, gene_names=model.gene_names_,
                             sample_names=np.asarray(measured.sample_names), source=str(args.measurements),
                             layout="recovered")

@@ -232,7 +232,7 @@ class CompressedSensing(BaseEstimator):
         check_is_fitted(self, "method_")
         if isinstance(Y, ExpressionData):  # read from a file: check the design it records
             self.check_measurement_marks(Y.attrs, Y.source)
-            Y = Y.X
+            Y = Y.X[:, _measurement_order(Y.gene_names, self.design_.shape[0], Y.source)]
         if space not in ("original", "preprocessed"):
             raise InputError(f"space must be 'original' or 'preprocessed', got {space!r}.")
         Y = check_matrix(Y, "Y (measurements)")
@@ -335,6 +335,19 @@ class CompressedSensing(BaseEstimator):
             except (KeyError, ValueError, TypeError) as exc:
                 raise ModelFileError(f"{path} is corrupt or incomplete ({type(exc).__name__}: {exc}).") from exc
         return model
+
+
+def _measurement_order(names, d: int, where) -> slice | np.ndarray:
+    """Columns of a measurements file in design order: csgene names them m1..md (``csgene simulate``)
+    or y0..y(d-1) (streaming); a file holding those names in another order is put back in order."""
+    names = np.asarray(names).astype(str)
+    for canonical in ([f"m{i + 1}" for i in range(d)], [f"y{i}" for i in range(d)]):
+        if names.tolist() == canonical:
+            return slice(None)
+        if len(names) == d and set(names.tolist()) == set(canonical):
+            position = {name: i for i, name in enumerate(names.tolist())}
+            return np.array([position[name] for name in canonical], dtype=np.intp)
+    return slice(None)
 
 
 def _gene_names(gene_names, n_genes: int) -> np.ndarray:

@@ -291,3 +291,17 @@ def test_cli_errors_name_cli_flags_not_library_arguments(tmp_path, capsys, count
         assert not re.search(r"\b[a-z_]+=(True|False|None)|\b(library|block)_size|n_genes|format=", err), err
     assert run_cli(capsys, "fit", negative, *FIT, "--preprocess", "none", "--allow-negative",
                    "--out", tmp_path / "x.h5")[0] == 0
+
+
+def test_measurement_columns_are_matched_by_name(tmp_path, capsys, good_csv):
+    model, Y = tmp_path / "a.h5", tmp_path / "Y.csv"
+    assert run_cli(capsys, "fit", good_csv, *FIT, "--out", model)[0] == 0
+    assert run_cli(capsys, "simulate", good_csv, "--model", model, "--out", Y)[0] == 0
+    measured = io.read(Y, allow_negative=True, dtype=np.float64)
+    order = np.random.default_rng(0).permutation(20)
+    shuffled = io.ExpressionData(measured.X[:, order], measured.gene_names[order], measured.sample_names,
+                                 attrs=measured.attrs)
+    io.write(tmp_path / "Ys.csv", shuffled)
+    assert run_cli(capsys, "recover", model, Y, "--out", tmp_path / "X.csv")[0] == 0
+    assert run_cli(capsys, "recover", model, tmp_path / "Ys.csv", "--out", tmp_path / "Xs.csv")[0] == 0
+    np.testing.assert_allclose(io.read(tmp_path / "X.csv").X, io.read(tmp_path / "Xs.csv").X, rtol=1e-5)
