@@ -18,6 +18,7 @@ design, gene names and the csgene version that wrote them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from pathlib import Path
@@ -38,6 +39,8 @@ from .preprocess import PreprocessChain, make_preprocessor
 
 MODEL_FORMAT = "csgene-model"
 MODEL_FORMAT_VERSION = 1
+#: root attribute of a model file holding the SHA-256 of everything else in it
+CONTENT_HASH = "content_sha256"
 #: Measurements whose norm exceeds this multiple of the largest training sample's are reported as
 #: far outside what the model was trained on.
 FAR_MEASUREMENTS = 4.0
@@ -295,6 +298,7 @@ class CompressedSensing(BaseEstimator):
                     fh.attrs["measurement_norm_max"] = self.measurement_norm_max_
                 _write_state(fh.create_group("preprocess"), self.preprocessor_.get_state())
                 _write_state(fh.create_group("method"), self.method_.get_state())
+                fh.attrs[CONTENT_HASH] = _content_hash(fh)
         return path
 
     @classmethod
@@ -316,6 +320,13 @@ class CompressedSensing(BaseEstimator):
                     f"{path} uses model format {version}, written by csgene "
                     f"{fh.attrs.get('csgene_version')}; this csgene ({__version__}) reads format "
                     f"{MODEL_FORMAT_VERSION}. Refit the model with this version."
+                )
+            recorded = fh.attrs.get(CONTENT_HASH)
+            if recorded is not None and recorded != _content_hash(fh):
+                raise ModelFileError(
+                    f"{path} was changed after csgene wrote it (its content no longer matches the "
+                    f"SHA-256 recorded at saving), so it is corrupt or was edited by hand. Refit it "
+                    f"(csgene fit, or CompressedSensing.fit and save)."
                 )
             try:
                 params = json.loads(fh.attrs["params"])
@@ -359,6 +370,23 @@ def _gene_names(gene_names, n_genes: int) -> np.ndarray:
     if len(set(names)) != n_genes:
         raise InputError("gene_names contains duplicates; gene names must be unique.")
     return names
+
+
+def _content_hash(fh) -> str:
+    """SHA-256 of every dataset and attribute of a model file but the hash itself."""
+    digest = hashlib.sha256()
+    names = [""]
+    fh.visit(names.append)
+    for name in sorted(names):
+        obj = fh[name] if name else fh
+        if isinstance(obj, h5py.Dataset):
+            value = np.asarray(obj[()])
+            digest.update(f"{name}|{value.dtype.str}|{value.shape}|".encode())
+            digest.update(value.tobytes() if value.dtype != object else repr(value.tolist()).encode())
+        for key in sorted(obj.attrs):
+            if name or key != CONTENT_HASH:
+                digest.update(f"{name}@{key}={obj.attrs[key]!r}|".encode())
+    return digest.hexdigest()
 
 
 def _write_state(group, state: dict) -> None:

@@ -87,6 +87,7 @@ def test_far_measurements_warn_and_old_model_files_still_load(tmp_path, counts):
     with h5py.File(path, "r+") as fh:  # what a model file of csgene before issue 14 holds
         del fh["preprocess/step0.log_max_"]
         del fh.attrs["measurement_norm_max"]
+        del fh.attrs["content_sha256"]
     with pytest.warns(UserWarning, match="predates"):
         old = CompressedSensing.load(path)
     assert np.isfinite(old.recover(Y)).all()
@@ -305,3 +306,17 @@ def test_measurement_columns_are_matched_by_name(tmp_path, capsys, good_csv):
     assert run_cli(capsys, "recover", model, Y, "--out", tmp_path / "X.csv")[0] == 0
     assert run_cli(capsys, "recover", model, tmp_path / "Ys.csv", "--out", tmp_path / "Xs.csv")[0] == 0
     np.testing.assert_allclose(io.read(tmp_path / "X.csv").X, io.read(tmp_path / "Xs.csv").X, rtol=1e-5)
+
+
+def test_an_edited_model_file_is_refused(tmp_path, counts):
+    import h5py
+
+    from csgene.exceptions import ModelFileError
+
+    cs = CompressedSensing("svd", n_measurements=20, n_modules=10, sparsity=5, random_state=0).fit(counts.counts)
+    path = cs.save(tmp_path / "m.h5")
+    CompressedSensing.load(path)
+    with h5py.File(path, "r+") as fh:
+        fh["design"][0, 0] += 1.0
+    with pytest.raises(ModelFileError, match="changed after csgene wrote it"):
+        CompressedSensing.load(path)
