@@ -206,7 +206,7 @@ def cmd_simulate(args) -> int:
     elif args.design_file:
         A, names = read_design_csv(args.design_file, gene_names=data.gene_names)
         Y = measure(data.X, A, snr=args.snr, random_state=args.seed)
-        marks = {"csgene_design_sha256": design_fingerprint(A)}
+        marks = {"csgene_design_sha256": design_fingerprint(A), "csgene_space": "none"}  # of the raw data
     else:
         raise InputError("simulate needs --model MODEL.h5 or --design-file DESIGN.csv.")
     if str(args.out).endswith(".npy"):
@@ -434,7 +434,7 @@ CLI_FLAGS = {
     "overwrite": "--overwrite", "allow_negative": "--allow-negative", "library_size": "--library-size",
     "n_genes": "--genes", "n_samples": "--samples", "n_measurements": "--measurements",
     "n_components": "--modules", "n_modules": "--modules", "block_size": "--block-size",
-    "test_fraction": "--test-fraction", "random_state": "--seed",
+    "test_fraction": "--test-fraction", "random_state": "--seed", "preprocess": "--preprocess",
 }
 
 

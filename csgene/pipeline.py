@@ -182,17 +182,31 @@ class CompressedSensing(BaseEstimator):
     def measurement_marks(self) -> dict:
         """Provenance marks for a measurements file made with this model (see ``ExpressionData.attrs``)."""
         check_is_fitted(self, "method_")
-        marks = {"csgene_design_sha256": design_fingerprint(self.design_)}
+        marks = {"csgene_design_sha256": design_fingerprint(self.design_), "csgene_space": self._space()}
         if getattr(self, "source_file_", None):
             marks["csgene_model"] = Path(self.source_file_).name
         return marks
 
+    def _space(self) -> str:
+        """The preprocessing its measurements are taken in, as step kinds (``"log1p"``, ``"none"``)."""
+        return "+".join(step.kind for _, step in self.preprocessor_.steps)
+
     def check_measurement_marks(self, marks: dict, where) -> None:
-        """Refuse measurements whose recorded design is not this model's.
+        """Refuse measurements whose recorded design or preprocessing is not this model's.
 
         Files without a record (a lab's own measurements) are accepted.
         """
-        recorded = (marks or {}).get("csgene_design_sha256")
+        marks = marks or {}
+        space = marks.get("csgene_space")
+        if space is not None and space != self._space():
+            raise InputError(
+                f"{str(where)!r} holds measurements of {'raw' if space == 'none' else space} profiles "
+                f"(e.g. `csgene simulate --design-file`), but this model recovers from measurements of "
+                f"{self._space()}-preprocessed profiles, A·f(x); recovering them gives wrong profiles. "
+                f"Simulate them with this model (csgene simulate --model), or fit a model with "
+                f"preprocess={space!r}."
+            )
+        recorded = marks.get("csgene_design_sha256")
         if recorded is None or recorded == design_fingerprint(self.design_):
             return
         made_by = marks.get("csgene_model")

@@ -320,3 +320,12 @@ def test_an_edited_model_file_is_refused(tmp_path, counts):
         fh["design"][0, 0] += 1.0
     with pytest.raises(ModelFileError, match="changed after csgene wrote it"):
         CompressedSensing.load(path)
+
+
+def test_measurements_of_raw_profiles_are_refused_by_a_log_model(tmp_path, capsys, good_csv):
+    design, model, Y = tmp_path / "design.csv", tmp_path / "m.h5", tmp_path / "Y.csv"
+    assert run_cli(capsys, "design", "--genes-from", good_csv, "--measurements", 20, "--out", design)[0] == 0
+    assert run_cli(capsys, "fit", good_csv, *FIT, "--design-file", design, "--out", model)[0] == 0
+    assert run_cli(capsys, "simulate", good_csv, "--design-file", design, "--out", Y)[0] == 0
+    status, _, err = run_cli(capsys, "recover", model, Y, "--out", tmp_path / "X.csv")
+    assert status == 2 and "raw profiles" in err and "--preprocess 'none'" in err

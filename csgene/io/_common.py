@@ -14,7 +14,7 @@ from .._validation import check_positive_float, check_positive_int, check_random
 from ..exceptions import InputError
 
 #: provenance marks csgene writes into the files it makes and checks when it reads them back
-PROVENANCE_KEYS = ("csgene_design_sha256", "csgene_model")
+PROVENANCE_KEYS = ("csgene_design_sha256", "csgene_model", "csgene_space")
 
 #: how many names an error message shows before "..."
 SHOWN_NAMES = 5
