@@ -35,6 +35,8 @@ def atomic_path(path, suffix: str | None = None):
     path = Path(os.fspath(path))
     if not (path.parent if str(path.parent) else Path(".")).is_dir():
         raise InputError(f"cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist; create it first.")
+    if path.is_dir():
+        raise InputError(f"cannot write {str(path)!r}: it is a folder; give a file name (e.g. {str(path / 'out')!r}).")
     suffix = "".join(path.suffixes) if suffix is None else suffix
     fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.",
                                suffix=suffix)

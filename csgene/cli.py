@@ -470,7 +470,7 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (CsgeneError, FileNotFoundError) as exc:
+    except (CsgeneError, OSError) as exc:  # OSError: a path or the disk (permissions, full, ...)
         if args.verbose:
             traceback.print_exc()
         print(f"csgene: error: {cli_wording(str(exc))}", file=sys.stderr)

@@ -334,6 +334,8 @@ def run_experiment(config: ExperimentConfig, out: str | os.PathLike, *, quiet: b
     device = resolve_device(config.device)
     data_id = data_fingerprint(config)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {str(out)!r} is a file; the run writes a folder. Choose another --out.")
     check_resume(out, config, data_id)
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.csv"

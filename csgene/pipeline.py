@@ -321,6 +321,8 @@ class CompressedSensing(BaseEstimator):
         path = Path(path)
         if not path.exists():
             raise InputError(f"model file {path} does not exist; write one with `csgene fit`.")
+        if path.is_dir():
+            raise InputError(f"{path} is a folder, not a model file; give the .h5 file `csgene fit` wrote.")
         try:
             fh = h5py.File(path, "r")
         except OSError as exc:

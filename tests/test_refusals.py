@@ -329,3 +329,17 @@ def test_measurements_of_raw_profiles_are_refused_by_a_log_model(tmp_path, capsy
     assert run_cli(capsys, "simulate", good_csv, "--design-file", design, "--out", Y)[0] == 0
     status, _, err = run_cli(capsys, "recover", model, Y, "--out", tmp_path / "X.csv")
     assert status == 2 and "raw profiles" in err and "--preprocess 'none'" in err
+
+
+def test_paths_of_the_wrong_kind_give_errors_not_tracebacks(tmp_path, capsys, good_csv):
+    folder, a_file = tmp_path / "folder", tmp_path / "a_file"
+    folder.mkdir()
+    a_file.write_text("")
+    for args, words in [
+        (["run", "--data", good_csv, "--measurements", 10, *RUN, "--out", a_file], "is a file"),
+        (["fit", good_csv, *FIT, "--out", folder], "it is a folder"),
+        (["design", "--genes-from", good_csv, "--measurements", 5, "--out", folder], "it is a folder"),
+        (["recover", folder, good_csv, "--out", tmp_path / "X.csv"], "not a model file"),
+    ]:
+        status, _, err = run_cli(capsys, *args)
+        assert status == 2 and words in err, err
