@@ -166,3 +166,17 @@ def gene_positions(names, wanted, where: str) -> np.ndarray:
             f"{', '.join(ambiguous[:5])}), so which column to use is ambiguous; keep one column per gene."
         )
     return np.array([position[g] for g in wanted], dtype=np.intp)
+
+
+#: Smallest SNR accepted: below it the noise (||X|| / snr) dwarfs any signal, and overflows to inf
+#: well before snr reaches 1e-300.
+MIN_SNR = 1e-6
+
+
+def check_snr(value, name: str = "snr") -> float:
+    """Return ``value`` as an SNR in ``[MIN_SNR, inf]`` (inf: no noise) or raise :class:`InputError`."""
+    value = check_positive_float(value, name, allow_inf=True)
+    if value < MIN_SNR:
+        raise InputError(f"{name} must be at least {MIN_SNR:g} (inf for no noise), got {value:g}; a smaller "
+                         f"SNR makes noise that swamps any signal and overflows.")
+    return value

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ._version import __version__
-from ._validation import MAX_SEED, check_seed
+from ._validation import MAX_SEED, check_seed, check_snr
 from .exceptions import CsgeneError, InputError
 
 # csgene_kernels.device.DEVICES, not imported: csgene_kernels loads numba, which --help need not
@@ -70,9 +70,10 @@ def _snr(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"SNR must be a number or 'inf', got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"SNR must be > 0 (inf = no noise), got {text!r}")
-    return value
+    try:
+        return check_snr(value)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("snr must", "SNR must")) from None
 
 
 # --------------------------------------------------------------------------- subcommands
@@ -435,6 +436,7 @@ CLI_FLAGS = {
     "n_genes": "--genes", "n_samples": "--samples", "n_measurements": "--measurements",
     "n_components": "--modules", "n_modules": "--modules", "block_size": "--block-size",
     "test_fraction": "--test-fraction", "random_state": "--seed", "preprocess": "--preprocess",
+    "sparsity": "--sparsity",
 }
 
 

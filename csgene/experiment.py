@@ -34,7 +34,7 @@ import numpy as np
 
 from . import __version__
 from ._atomic import atomic_open
-from ._validation import check_positive_int, check_seed, check_unique
+from ._validation import check_positive_int, check_seed, check_snr, check_unique
 from .exceptions import InputError
 from .methods import METHODS, make_method
 
@@ -145,8 +145,7 @@ class ExperimentConfig:
             raise InputError(f"unknown design {self.design!r}; choose one of {', '.join(DESIGNS)}.")
         if not 0 < self.test_fraction < 1:
             raise InputError(f"test_fraction must be in (0, 1), got {self.test_fraction}.")
-        if not self.snr > 0:
-            raise InputError(f"snr must be > 0 (inf for no noise), got {self.snr}.")
+        check_snr(self.snr)
         return self
 
     def to_json(self) -> dict:
@@ -346,7 +345,9 @@ def run_experiment(config: ExperimentConfig, out: str | os.PathLike, *, quiet: b
     n_samples, n_genes = X_all.shape
     n_test = max(1, int(round(config.test_fraction * n_samples)))
     if n_samples - n_test < 2:
-        raise InputError(f"{n_samples} samples are too few for a train/test split; need at least 3.")
+        raise InputError(f"{n_samples} samples with test_fraction={config.test_fraction} leave "
+                         f"{n_samples - n_test} for training; need at least 2 training samples and 1 test "
+                         f"sample (3 samples, and a smaller test_fraction).")
     measurements = [int(d) for d in config.measurements]
     too_many = [d for d in measurements if d > n_genes]
     if too_many:

@@ -48,7 +48,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ._atomic import atomic_open
-from ._validation import check_matrix, check_positive_float, check_positive_int, check_same_width
+from ._validation import check_matrix, check_positive_float, check_positive_int, check_same_width, check_snr
 from .datasets import as_generator
 from .exceptions import DataFormatError, InputError
 
@@ -279,7 +279,7 @@ def add_noise(X, snr: float, random_state=None) -> np.ndarray:
         A new array (``X`` is never modified).
     """
     X = check_matrix(X, "X")
-    snr = check_positive_float(snr, "snr", allow_inf=True)
+    snr = check_snr(snr)
     return X + _scaled_noise(as_generator(random_state), X, snr)
 
 
@@ -318,7 +318,7 @@ def measure(
     X = check_matrix(X, "X")
     A = check_matrix(A, "A")
     check_same_width(X, A, "X", "design A")
-    snr = check_positive_float(snr, "snr", allow_inf=True)
+    snr = check_snr(snr)
     measurement_snr = check_positive_float(measurement_snr, "measurement_snr", allow_inf=True)
     design_noise = check_positive_float(design_noise, "design_noise", allow_zero=True)
     rng = as_generator(random_state)

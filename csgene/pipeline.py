@@ -29,7 +29,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ._atomic import atomic_path
-from ._validation import check_matrix, check_positive_int, check_seed, gene_positions
+from ._validation import check_matrix, check_positive_int, check_seed, check_snr, gene_positions
 from ._version import __version__
 from .exceptions import InputError, ModelFileError
 from .io import ExpressionData
@@ -125,6 +125,7 @@ class CompressedSensing(BaseEstimator):
         n_genes = X.shape[1]
         self.gene_names_ = _gene_names(gene_names, n_genes)
         self.nonnegative_ = bool(X.min() >= 0)
+        check_snr(self.snr)
         if isinstance(self.random_state, (int, np.integer)):
             check_seed(self.random_state, "random_state")
         rng = np.random.default_rng(self.random_state)

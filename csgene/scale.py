@@ -54,7 +54,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from . import io
-from ._validation import check_positive_float, check_positive_int, gene_positions
+from ._validation import check_positive_float, check_positive_int, check_snr, gene_positions
 from .exceptions import InputError
 from .io import _hdf5
 from .io._common import as_str_array, check_path_exists, provenance
@@ -281,7 +281,7 @@ def plan_simulate(model, input_path, out, *, snr=math.inf, random_state=0, block
                   overwrite=False) -> BlockPlan:
     """Plan :func:`simulate_file` (``recover=False``) or :func:`simulate_and_recover` (``recover=True``)."""
     check_is_fitted(model, "method_")
-    snr = check_positive_float(snr, "snr", allow_inf=True)
+    snr = check_snr(snr)
     seed = _check_seed(random_state)
     noise_block = check_positive_int(noise_block, "noise_block")
     space = _check_space(space)

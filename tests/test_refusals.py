@@ -343,3 +343,13 @@ def test_paths_of_the_wrong_kind_give_errors_not_tracebacks(tmp_path, capsys, go
     ]:
         status, _, err = run_cli(capsys, *args)
         assert status == 2 and words in err, err
+
+
+@pytest.mark.parametrize("snr", ["1e-300", "nan", "0"])
+def test_an_snr_whose_noise_overflows_is_refused(tmp_path, capsys, good_csv, snr):
+    """--snr 1e-300 crashed `fit` (ZeroDivisionError) and made `simulate` write inf."""
+    with pytest.raises(SystemExit):
+        main(["fit", str(good_csv), *FIT, "--snr", snr, "--out", str(tmp_path / "m.h5")])
+    assert "SNR must" in capsys.readouterr().err
+    with pytest.raises(InputError, match="snr"):
+        CompressedSensing("svd", n_measurements=5, n_modules=3, snr=float(snr)).fit(np.ones((4, 6)))

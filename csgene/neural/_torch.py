@@ -19,7 +19,7 @@ import numpy as np
 
 from .._atomic import atomic_path
 from .._optional import require
-from .._validation import check_matrix, check_positive_float, check_positive_int, check_random_state
+from .._validation import check_matrix, check_positive_float, check_positive_int, check_random_state, check_snr
 from ..exceptions import InputError, ModelFileError
 
 FEATURE = "the neural decoders"
@@ -517,7 +517,7 @@ class NeuralMethod:
                 f"A has {A.shape[1]} columns but the model was fitted on {self.n_genes_} genes. "
                 f"A must be (n_measurements, n_genes) with the training genes in the same order."
             )
-        snr = check_positive_float(snr, "snr", allow_inf=True)
+        snr = check_snr(snr)
         return A, snr
 
     def _check_measurements(self, Y) -> np.ndarray:
