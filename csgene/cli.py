@@ -117,6 +117,7 @@ def cmd_fit(args) -> int:
     from . import io
     from .pipeline import SAVABLE_METHODS, CompressedSensing
 
+    _refuse_overwriting_inputs(args.out, args.data, getattr(args, "design_file", None))
     if args.method not in SAVABLE_METHODS:  # say so before a long fit, not after it
         raise InputError(f"method {args.method!r} cannot be saved to a model file; `csgene fit` takes "
                          f"{', '.join(SAVABLE_METHODS)}. Use it from `csgene run` or the library.")
@@ -146,6 +147,7 @@ def _design_arg(args, gene_names):
 def cmd_design(args) -> int:
     from .measure import make_design, write_design_csv
 
+    _refuse_overwriting_inputs(args.out, args.genes_from)
     gene_names = _genes_from(args.genes_from)
     A = make_design(args.kind, args.measurements, len(gene_names), random_state=args.seed)
     write_design_csv(args.out, A, gene_names)
@@ -164,6 +166,14 @@ def _genes_from(path):
         except CsgeneError:
             pass
     return np.asarray(io.read(path).gene_names)
+
+
+def _refuse_overwriting_inputs(out, *inputs) -> None:
+    """An output that would replace one of the command's own inputs is refused."""
+    for path in inputs:
+        if path and Path(path).exists() and Path(out).exists() and Path(out).resolve() == Path(path).resolve():
+            raise InputError(f"--out {str(out)!r} is also an input of this command ({path}); writing it would "
+                             f"destroy that input. Choose another --out.")
 
 
 def _is_hdf5(path) -> bool:
@@ -189,6 +199,7 @@ def cmd_simulate(args) -> int:
     from . import io
     from .measure import design_fingerprint, measure, read_design_csv
 
+    _refuse_overwriting_inputs(args.out, args.data, args.model, args.design_file)
     if args.model and _is_hdf5(args.data) and _is_hdf5(args.out):
         from .pipeline import CompressedSensing
 
@@ -226,6 +237,7 @@ def cmd_recover(args) -> int:
     from . import io
     from .pipeline import CompressedSensing
 
+    _refuse_overwriting_inputs(args.out, args.model, args.measurements)
     model = CompressedSensing.load(args.model)
     if _is_hdf5(args.measurements) and _is_hdf5(args.out):
         path = _streaming(args, "recover_file", model, args.measurements, args.out, space=args.space,

@@ -250,7 +250,7 @@ class CompressedSensing(BaseEstimator):
         check_is_fitted(self, "method_")
         if isinstance(Y, ExpressionData):  # read from a file: check the design it records
             self.check_measurement_marks(Y.attrs, Y.source)
-            Y = Y.X[:, _measurement_order(Y.gene_names, self.design_.shape[0], Y.source)]
+            Y = Y.X[:, _measurement_order(Y.gene_names, Y.sample_names, self.design_.shape[0], Y.source)]
         if space not in ("original", "preprocessed"):
             raise InputError(f"space must be 'original' or 'preprocessed', got {space!r}.")
         Y = check_matrix(Y, "Y (measurements)")
@@ -365,11 +365,17 @@ class CompressedSensing(BaseEstimator):
         return model
 
 
-def _measurement_order(names, d: int, where) -> slice | np.ndarray:
+def _measurement_order(names, row_names, d: int, where) -> slice | np.ndarray:
     """Columns of a measurements file in design order: csgene names them m1..md (``csgene simulate``)
-    or y0..y(d-1) (streaming); a file holding those names in another order is put back in order."""
+    or y0..y(d-1) (streaming); a file holding those names in another order is put back in order,
+    and one whose rows carry them (measurements × samples) is refused."""
     names = np.asarray(names).astype(str)
     for canonical in ([f"m{i + 1}" for i in range(d)], [f"y{i}" for i in range(d)]):
+        if set(np.asarray(row_names).astype(str).tolist()) == set(canonical) != set(names.tolist()):
+            raise InputError(
+                f"{str(where)!r} has the measurements ({canonical[0]}, ...) as rows: it is measurements × "
+                f"samples, but measurements files are samples × measurements; transpose it."
+            )
         if names.tolist() == canonical:
             return slice(None)
         if len(names) == d and set(names.tolist()) == set(canonical):

@@ -353,3 +353,24 @@ def test_an_snr_whose_noise_overflows_is_refused(tmp_path, capsys, good_csv, snr
     assert "SNR must" in capsys.readouterr().err
     with pytest.raises(InputError, match="snr"):
         CompressedSensing("svd", n_measurements=5, n_modules=3, snr=float(snr)).fit(np.ones((4, 6)))
+
+
+def test_outputs_never_replace_the_command_inputs(tmp_path, capsys, good_csv):
+    data = tmp_path / "data.csv"
+    data.write_bytes(good_csv.read_bytes())
+    model = tmp_path / "m.h5"
+    assert run_cli(capsys, "fit", data, *FIT, "--out", model)[0] == 0
+    for args in (["simulate", data, "--model", model, "--out", data], ["fit", data, *FIT, "--out", data],
+                 ["recover", model, data, "--out", model]):
+        status, _, err = run_cli(capsys, *args)
+        assert status == 2 and "also an input" in err, err
+    assert data.read_bytes() == good_csv.read_bytes()
+
+
+def test_a_transposed_square_measurements_file_is_refused(counts):
+    cs = CompressedSensing("svd", n_measurements=5, n_modules=3, sparsity=2, random_state=0).fit(counts.counts)
+    Y = cs.measure(counts.counts[:5], random_state=0)
+    names = [f"m{i + 1}" for i in range(5)]
+    with pytest.raises(InputError, match="transpose"):
+        cs.recover(io.ExpressionData(Y.T, [f"s{i}" for i in range(5)], names, attrs=cs.measurement_marks()))
+    assert cs.recover(io.ExpressionData(Y, names, [f"s{i}" for i in range(5)])).shape == (5, 300)
