@@ -46,9 +46,10 @@ CONTENT_HASH = "content_sha256"
 FAR_MEASUREMENTS = 4.0
 #: What a model file says about the bounds of its recoveries (attribute ``recovery_bounds``).
 RECOVERY_BOUNDS_NOTE = (
-    "recover(space='original') clips each gene in the log space of a log1p/log1p-cpm step at its "
-    "training maximum + log(2) (at most about twice the largest training value) before inverting, "
-    "and at 0 when the training data were nonnegative"
+    "recover(space='original') clips each gene, before inverting the preprocessing, to its training "
+    "range in the preprocessed space widened by that range on each side (recovery_low, recovery_high), "
+    "and in the log space of a log1p/log1p-cpm step at its training maximum + log(2) (at most about "
+    "twice the largest training value); then at 0 when the training data were nonnegative"
 )
 SAVABLE_METHODS = ("mean", "ridge", "gaussian", "svd", "topk-svd", "ksvd", "snmf", "smaf", "smaf-centered",
                    "mlp", "vae", "gan")
@@ -89,6 +90,9 @@ class CompressedSensing(BaseEstimator):
     method_ : fitted method
     design_ : ndarray (n_measurements, n_genes)
     gene_names_ : ndarray of str
+    recovery_bounds_ : tuple of two ndarrays (n_genes,) or None
+        Per-gene limits, in the preprocessed space, of original-space recoveries: the training
+        range widened by itself on each side (None for model files that predate them).
     measurement_norm_max_ : float or None
         Largest norm of a training sample's noise-free measurements ``A f(x)``; ``recover``
         warns about samples far beyond it (None for model files that predate it).
@@ -145,6 +149,8 @@ class CompressedSensing(BaseEstimator):
             random_state=int(rng.integers(2**31 - 1)), device=self.device, **self._method_options(),
         )
         self.measurement_norm_max_ = float(np.linalg.norm(Xp @ self.design_.T, axis=1).max())
+        low, high = Xp.min(axis=0), Xp.max(axis=0)
+        self.recovery_bounds_ = (low - (high - low), high + (high - low))
         self.method_.fit(Xp)
         self.method_.fit_design(self.design_, snr=self.snr, random_state=int(rng.integers(2**31 - 1)))
         return self
@@ -263,6 +269,9 @@ class CompressedSensing(BaseEstimator):
         Xp = self.method_.recover(Y)
         if space == "preprocessed":
             return Xp
+        bounds = getattr(self, "recovery_bounds_", None)
+        if bounds is not None:
+            Xp = np.clip(Xp, *bounds)
         X = self.preprocessor_.inverse_transform(Xp, library_size=library_size)
         return np.maximum(X, 0) if self.nonnegative_ else X
 
@@ -311,6 +320,9 @@ class CompressedSensing(BaseEstimator):
                 fh.attrs["recovery_bounds"] = RECOVERY_BOUNDS_NOTE
                 if getattr(self, "measurement_norm_max_", None) is not None:
                     fh.attrs["measurement_norm_max"] = self.measurement_norm_max_
+                if getattr(self, "recovery_bounds_", None) is not None:
+                    fh.create_dataset("recovery_low", data=self.recovery_bounds_[0])
+                    fh.create_dataset("recovery_high", data=self.recovery_bounds_[1])
                 _write_state(fh.create_group("preprocess"), self.preprocessor_.get_state())
                 _write_state(fh.create_group("method"), self.method_.get_state())
                 fh.attrs[CONTENT_HASH] = _content_hash(fh)
@@ -354,6 +366,11 @@ class CompressedSensing(BaseEstimator):
                 model.nonnegative_ = bool(fh.attrs.get("nonnegative", False))
                 norm_max = fh.attrs.get("measurement_norm_max")
                 model.measurement_norm_max_ = None if norm_max is None else float(norm_max)
+                model.recovery_bounds_ = None
+                if "recovery_low" in fh:
+                    model.recovery_bounds_ = (fh["recovery_low"][()], fh["recovery_high"][()])
+                    if any(b.shape != (len(model.gene_names_),) for b in model.recovery_bounds_):
+                        raise ValueError("recovery_low/recovery_high do not have one value per gene")
                 model.design = "given"
                 model.preprocessor_ = PreprocessChain.from_state(_read_state(fh["preprocess"]))
                 method = make_method(model.method, n_modules=model.n_modules, sparsity=model.sparsity,

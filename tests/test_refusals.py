@@ -374,3 +374,15 @@ def test_a_transposed_square_measurements_file_is_refused(counts):
     with pytest.raises(InputError, match="transpose"):
         cs.recover(io.ExpressionData(Y.T, [f"s{i}" for i in range(5)], names, attrs=cs.measurement_marks()))
     assert cs.recover(io.ExpressionData(Y, names, [f"s{i}" for i in range(5)])).shape == (5, 300)
+
+
+@pytest.mark.parametrize("preprocess", ["minmax", "none", "log1p+minmax"])
+def test_recoveries_are_bounded_whatever_the_preprocessing(counts, preprocess):
+    cs = CompressedSensing("svd", n_measurements=20, n_modules=10, sparsity=5, preprocess=preprocess,
+                           random_state=0).fit(counts.counts)
+    Y = cs.measure(counts.counts[:20], random_state=0)
+    with pytest.warns(UserWarning, match="far outside"):
+        X = cs.recover(Y * 1e4)
+    low, high = counts.counts.min(axis=0), counts.counts.max(axis=0)
+    bound = 2 * high + 1 if "log1p" in preprocess else 2 * high - low  # log1p: 2 (max + 1) - 1
+    assert np.all(X <= bound + 1e-6 * high)
