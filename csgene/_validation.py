@@ -120,3 +120,63 @@ def check_same_width(A: np.ndarray, B: np.ndarray, a_name: str, b_name: str, wha
             f"{a_name} has {A.shape[1]} {what} (columns) but {b_name} has {B.shape[1]}. "
             f"Both must use the same {what} in the same order; arrays are (n_samples, n_genes)."
         )
+
+
+#: Seeds numpy's generators accept: 0 .. 2**32 - 1.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(value, name: str = "seed") -> int:
+    """Return ``value`` as an int seed in ``[0, 2**32 - 1]`` or raise :class:`InputError`."""
+    return check_positive_int(value, name, minimum=0, maximum=MAX_SEED)
+
+
+def check_unique(values, name: str) -> list:
+    """Return ``values`` as a list, refusing repeats (a repeated entry would fake replication)."""
+    values = list(values)
+    repeated = sorted({v for v in values if values.count(v) > 1}, key=values.index)
+    if repeated:
+        raise InputError(f"{name} lists {', '.join(map(str, repeated))} more than once; give each value once.")
+    return values
+
+
+def gene_positions(names, wanted, where: str) -> np.ndarray:
+    """Columns of ``names`` holding the genes ``wanted``, in that order.
+
+    Refuses, instead of guessing, when a wanted gene is missing or appears more than once.
+    """
+    names = np.asarray(names).astype(str)
+    position: dict[str, int] = {}
+    repeated = set()
+    for i, name in enumerate(names.tolist()):
+        if name in position:
+            repeated.add(name)
+        position[name] = i
+    wanted = np.asarray(wanted).astype(str).tolist()
+    missing = [g for g in wanted if g not in position]
+    if missing:
+        raise InputError(
+            f"{len(missing)} of the model's {len(wanted)} genes are not in {where} (e.g. "
+            f"{', '.join(missing[:5])}); the data must contain every gene the model was fitted on."
+        )
+    ambiguous = [g for g in wanted if g in repeated]
+    if ambiguous:
+        raise InputError(
+            f"{where} names {len(ambiguous)} of the model's genes more than once (e.g. "
+            f"{', '.join(ambiguous[:5])}), so which column to use is ambiguous; keep one column per gene."
+        )
+    return np.array([position[g] for g in wanted], dtype=np.intp)
+
+
+#: Smallest SNR accepted: below it the noise (||X|| / snr) dwarfs any signal, and overflows to inf
+#: well before snr reaches 1e-300.
+MIN_SNR = 1e-6
+
+
+def check_snr(value, name: str = "snr") -> float:
+    """Return ``value`` as an SNR in ``[MIN_SNR, inf]`` (inf: no noise) or raise :class:`InputError`."""
+    value = check_positive_float(value, name, allow_inf=True)
+    if value < MIN_SNR:
+        raise InputError(f"{name} must be at least {MIN_SNR:g} (inf for no noise), got {value:g}; a smaller "
+                         f"SNR makes noise that swamps any signal and overflows.")
+    return value

@@ -10,18 +10,24 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ._version import __version__
+from ._validation import MAX_SEED, check_seed, check_snr
 from .exceptions import CsgeneError, InputError
 
 # csgene_kernels.device.DEVICES, not imported: csgene_kernels loads numba, which --help need not
 DEVICES = ("cpu", "cuda", "auto")
 DEVICE_HELP = "auto (default): CUDA when a usable GPU is there, else the CPU"
+
+ALLOW_NEGATIVE = ("--allow-negative",)
+ALLOW_NEGATIVE_HELP = "accept negative values (log-ratios, centred data; with --preprocess none or minmax)"
 
 log = logging.getLogger("csgene")
 
@@ -40,14 +46,34 @@ def _name_list(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
+def _seed(text: str) -> int:
+    try:
+        return check_seed(int(text))
+    except (ValueError, InputError):
+        raise argparse.ArgumentTypeError(f"a seed is an integer from 0 to {MAX_SEED}, got {text!r}") from None
+
+
+def _library_size(text: str):
+    if text == "mean":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'mean', got {text!r}")
+    return value
+
+
 def _snr(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"SNR must be a number or 'inf', got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"SNR must be > 0 (inf = no noise), got {text!r}")
-    return value
+    try:
+        return check_snr(value)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("snr must", "SNR must")) from None
 
 
 # --------------------------------------------------------------------------- subcommands
@@ -72,6 +98,7 @@ def cmd_run(args) -> int:
         design=args.design,
         test_fraction=args.test_fraction,
         device=args.device,
+        allow_negative=args.allow_negative,
     )
     rows = run_experiment(config, args.out, quiet=args.quiet)
     summary = summarize(rows)
@@ -90,12 +117,13 @@ def cmd_fit(args) -> int:
     from . import io
     from .pipeline import SAVABLE_METHODS, CompressedSensing
 
+    _refuse_overwriting_inputs(args.out, args.data, getattr(args, "design_file", None))
     if args.method not in SAVABLE_METHODS:  # say so before a long fit, not after it
         raise InputError(f"method {args.method!r} cannot be saved to a model file; `csgene fit` takes "
                          f"{', '.join(SAVABLE_METHODS)}. Use it from `csgene run` or the library.")
 
     data = io.read(args.data, n_samples=args.samples, n_genes=args.genes, random_state=args.seed,
-                   dtype=np.float64)
+                   dtype=np.float64, allow_negative=args.allow_negative)
     model = CompressedSensing(
         args.method, n_measurements=args.measurements, design=_design_arg(args, data.gene_names),
         preprocess=args.preprocess, n_modules=args.modules, sparsity=args.sparsity, snr=args.snr,
@@ -119,6 +147,7 @@ def _design_arg(args, gene_names):
 def cmd_design(args) -> int:
     from .measure import make_design, write_design_csv
 
+    _refuse_overwriting_inputs(args.out, args.genes_from)
     gene_names = _genes_from(args.genes_from)
     A = make_design(args.kind, args.measurements, len(gene_names), random_state=args.seed)
     write_design_csv(args.out, A, gene_names)
@@ -137,6 +166,14 @@ def _genes_from(path):
         except CsgeneError:
             pass
     return np.asarray(io.read(path).gene_names)
+
+
+def _refuse_overwriting_inputs(out, *inputs) -> None:
+    """An output that would replace one of the command's own inputs is refused."""
+    for path in inputs:
+        if path and Path(path).exists() and Path(out).exists() and Path(out).resolve() == Path(path).resolve():
+            raise InputError(f"--out {str(out)!r} is also an input of this command ({path}); writing it would "
+                             f"destroy that input. Choose another --out.")
 
 
 def _is_hdf5(path) -> bool:
@@ -160,8 +197,9 @@ def _streaming(args, function_name, *positional, **kwargs):
 
 def cmd_simulate(args) -> int:
     from . import io
-    from .measure import measure, read_design_csv
+    from .measure import design_fingerprint, measure, read_design_csv
 
+    _refuse_overwriting_inputs(args.out, args.data, args.model, args.design_file)
     if args.model and _is_hdf5(args.data) and _is_hdf5(args.out):
         from .pipeline import CompressedSensing
 
@@ -170,20 +208,25 @@ def cmd_simulate(args) -> int:
                           random_state=args.seed, block_size=args.block_size, overwrite=args.overwrite)
         print(f"measurements written block by block to {path}")
         return 0
-    data = io.read(args.data, dtype=np.float64)
+    data = io.read(args.data, dtype=np.float64, allow_negative=args.allow_negative)
     if args.model:
         from .pipeline import CompressedSensing
 
         model = CompressedSensing.load(args.model)
         Y = model.measure(data.X, snr=args.snr, gene_names=data.gene_names, random_state=args.seed)
+        marks = model.measurement_marks()
     elif args.design_file:
         A, names = read_design_csv(args.design_file, gene_names=data.gene_names)
         Y = measure(data.X, A, snr=args.snr, random_state=args.seed)
+        marks = {"csgene_design_sha256": design_fingerprint(A), "csgene_space": "none"}  # of the raw data
     else:
         raise InputError("simulate needs --model MODEL.h5 or --design-file DESIGN.csv.")
+    if str(args.out).endswith(".npy"):
+        log.warning("a .npy file cannot record which design made the measurements, so `csgene recover` "
+                    "cannot check it; prefer .csv, .npz or .h5")
     out = io.ExpressionData(
         X=Y, gene_names=np.array([f"m{i + 1}" for i in range(Y.shape[1])]),
-        sample_names=np.asarray(data.sample_names), source=str(args.data), layout="measurements",
+        sample_names=np.asarray(data.sample_names), source=str(args.data), layout="measurements", attrs=marks,
     )
     io.write(args.out, out)
     print(f"{Y.shape[0]} samples × {Y.shape[1]} measurements written to {args.out}")
@@ -194,14 +237,16 @@ def cmd_recover(args) -> int:
     from . import io
     from .pipeline import CompressedSensing
 
+    _refuse_overwriting_inputs(args.out, args.model, args.measurements)
     model = CompressedSensing.load(args.model)
     if _is_hdf5(args.measurements) and _is_hdf5(args.out):
         path = _streaming(args, "recover_file", model, args.measurements, args.out, space=args.space,
-                          block_size=args.block_size, compression=args.compression, overwrite=args.overwrite)
+                          block_size=args.block_size, compression=args.compression, overwrite=args.overwrite,
+                          library_size=args.library_size)
         print(f"recovered profiles written block by block to {path}")
         return 0
     measured = io.read(args.measurements, dtype=np.float64, allow_negative=True)
-    X_hat = model.recover(measured.X, space=args.space)
+    X_hat = model.recover(measured, space=args.space, library_size=args.library_size)  # checks its design
     out = io.ExpressionData(X=X_hat, gene_names=model.gene_names_,
                             sample_names=np.asarray(measured.sample_names), source=str(args.measurements),
                             layout="recovered")
@@ -220,6 +265,7 @@ def cmd_info(args) -> int:
         try:
             with h5py.File(path, "r") as fh:
                 is_model = fh.attrs.get("format") == MODEL_FORMAT
+                bounds = fh.attrs.get("recovery_bounds", "none recorded (the file predates them; refit)")
         except OSError:
             is_model = False
         if is_model:
@@ -232,10 +278,11 @@ def cmd_info(args) -> int:
             components = getattr(model.method_, "components_", None)
             if components is not None:
                 print(f"  dictionary: {components.shape[0]} modules × {components.shape[1]} genes")
+            print(f"  recovery bounds: {bounds}")
             return 0
     from . import io
 
-    print(io.describe(path))
+    print(cli_wording(str(io.describe(path))))
     return 0
 
 
@@ -246,7 +293,7 @@ def cmd_plot(args) -> int:
         from . import io
 
         data = io.read(args.heatmap, n_samples=args.samples, n_genes=args.genes, random_state=args.seed,
-                       dtype=np.float64)
+                       dtype=np.float64, allow_negative=args.allow_negative)
         X = np.log1p(data.X) if data.X.min() >= 0 else data.X
         out = plot_gene_modules(X, args.out or "gene_modules.png", max_genes=args.max_genes)
         print(f"heatmap written to {out}")
@@ -306,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--samples", type=int, help="random subset of samples (synthetic: number generated)")
     run.add_argument("--genes", type=int, help="random subset of genes (synthetic: number generated)")
     run.add_argument("--snr", type=_snr, default=defaults.snr, help="signal-to-noise ratio, inf = none (default 2)")
-    run.add_argument("--seed", type=int, default=defaults.seed)
+    run.add_argument("--seed", type=_seed, default=defaults.seed)
     run.add_argument("--preprocess", default=defaults.preprocess,
                      help="minmax, log1p, log1p-cpm, clip99, none, or chains like clip99+log1p (default log1p)")
     run.add_argument("--sparsity", type=int, default=defaults.sparsity, help="active modules per sample k (default 15)")
@@ -315,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="gaussian, gaussian-unit, nonnegative, binary-pools (default gaussian)")
     run.add_argument("--test-fraction", type=float, default=defaults.test_fraction)
     run.add_argument("--device", default=defaults.device, choices=DEVICES, help=DEVICE_HELP)
+    run.add_argument(*ALLOW_NEGATIVE, action="store_true", help=ALLOW_NEGATIVE_HELP)
     run.add_argument("--out", default="csgene-run", help="output directory (default csgene-run)")
     run.set_defaults(func=cmd_run)
 
@@ -330,8 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--snr", type=_snr, default=float("inf"))
     fit.add_argument("--samples", type=int)
     fit.add_argument("--genes", type=int)
-    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--seed", type=_seed, default=0)
     fit.add_argument("--device", default="auto", choices=DEVICES, help=DEVICE_HELP)
+    fit.add_argument(*ALLOW_NEGATIVE, action="store_true", help=ALLOW_NEGATIVE_HELP)
     fit.add_argument("--out", required=True, help="model file (.h5)")
     fit.set_defaults(func=cmd_fit)
 
@@ -339,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     design.add_argument("--genes-from", required=True, help="data or model file whose genes the design covers")
     design.add_argument("--measurements", type=int, required=True)
     design.add_argument("--kind", default="gaussian", help="gaussian, gaussian-unit, nonnegative, binary-pools")
-    design.add_argument("--seed", type=int, default=0)
+    design.add_argument("--seed", type=_seed, default=0)
     design.add_argument("--out", required=True)
     design.set_defaults(func=cmd_design)
 
@@ -348,8 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--model", help="model file: use its preprocessing and design")
     simulate.add_argument("--design-file", help="design CSV applied to the raw data")
     simulate.add_argument("--snr", type=_snr, default=float("inf"))
-    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--seed", type=_seed, default=0)
     simulate.add_argument("--out", required=True, help="measurements file (.csv, .csv.gz, .npz, .h5)")
+    simulate.add_argument(*ALLOW_NEGATIVE, action="store_true", help=ALLOW_NEGATIVE_HELP)
     _streaming_flags(simulate)
     simulate.set_defaults(func=cmd_simulate)
 
@@ -359,6 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     recover.add_argument("--space", default="original", choices=("original", "preprocessed"))
     recover.add_argument("--out", required=True, help="output file: .csv(.gz), .h5, .h5ad or .npz")
     recover.add_argument("--compression", choices=("gzip", "lzf"), help="HDF5 output compression")
+    recover.add_argument("--library-size", type=_library_size, metavar="N|mean",
+                         help="log1p-cpm models only: library size of every sample (a number, or 'mean' "
+                         "for the training mean) to recover counts; without it, counts per million")
     _streaming_flags(recover)
     recover.set_defaults(func=cmd_recover)
 
@@ -372,10 +425,48 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--max-genes", type=int, default=300)
     plot.add_argument("--samples", type=int)
     plot.add_argument("--genes", type=int)
-    plot.add_argument("--seed", type=int, default=0)
+    plot.add_argument("--seed", type=_seed, default=0)
     plot.add_argument("--out", help="heatmap file (default gene_modules.png)")
+    plot.add_argument(*ALLOW_NEGATIVE, action="store_true", help=ALLOW_NEGATIVE_HELP)
     plot.set_defaults(func=cmd_plot)
     return parser
+
+
+#: Library fixes named in messages (keyword arguments) and what a command-line user does instead.
+CLI_FIXES = (
+    (r" \(or pass resume=False to overwrite it\)", " (or pass --overwrite)"),
+    (r"pass make_unique=True to append -1, -2, \.\.\. to repeats, or select the genes you want by index",
+     "rename or remove the repeated columns in the file"),
+    (r"Rename the file or pass format= \(one of [^)]*\)", "Rename the file with one of these endings"),
+    (r"or pass format= to read it as another format", "or rename it with the ending of its real format"),
+    (r"pass transpose=True if rows are genes", "transpose the file if rows are genes"),
+    (r"device='(\w+)'", r"--device \1"),
+)
+#: Library parameters and the command-line flags that set them.
+CLI_FLAGS = {
+    "overwrite": "--overwrite", "allow_negative": "--allow-negative", "library_size": "--library-size",
+    "n_genes": "--genes", "n_samples": "--samples", "n_measurements": "--measurements",
+    "n_components": "--modules", "n_modules": "--modules", "block_size": "--block-size",
+    "test_fraction": "--test-fraction", "random_state": "--seed", "preprocess": "--preprocess",
+    "sparsity": "--sparsity",
+}
+
+
+def cli_wording(message: str) -> str:
+    """A library message with its fixes rewritten as the command-line flags that apply them."""
+    for pattern, replacement in CLI_FIXES:
+        message = re.sub(pattern, replacement, message)
+    for name, flag in CLI_FLAGS.items():
+        word = rf"(?<![-\w]){name}"
+        message = re.sub(rf"{word}=True\b", flag, message)
+        message = re.sub(rf"{word}=None\b", f"no {flag}", message)
+        message = re.sub(rf"{word}=(?=\S)", f"{flag} ", message)
+        message = re.sub(rf"{word}\b", flag, message)
+    return message
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"csgene: warning: {cli_wording(str(message))}", file=sys.stderr)
 
 
 def main(argv=None) -> int:
@@ -384,17 +475,19 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="csgene: %(levelname)s: %(message)s")
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except KeyboardInterrupt:
         print("csgene: interrupted; completed results are kept and the same command resumes.", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (CsgeneError, FileNotFoundError) as exc:
+    except (CsgeneError, OSError) as exc:  # OSError: a path or the disk (permissions, full, ...)
         if args.verbose:
             traceback.print_exc()
-        print(f"csgene: error: {exc}", file=sys.stderr)
+        print(f"csgene: error: {cli_wording(str(exc))}", file=sys.stderr)
         return 2
 
 

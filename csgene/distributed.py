@@ -58,10 +58,11 @@ def simulate_file(client, model, input_path, out, *, snr=math.inf, random_state=
 
 
 def recover_file(client, model, measurements_path, out, *, block_size=None, space="original", dtype="float32",
-                 compression=None, resume=True, overwrite=False, progress=None, max_in_flight=None, on_block=None):
+                 compression=None, resume=True, overwrite=False, progress=None, max_in_flight=None, on_block=None,
+                 library_size=None):
     """:func:`csgene.scale.recover_file` on a Dask cluster (same arguments, ``client`` first)."""
     plan = plan_recover(model, measurements_path, out, block_size=block_size, space=space, dtype=dtype,
-                        compression=compression, overwrite=overwrite)
+                        compression=compression, overwrite=overwrite, library_size=library_size)
     return execute(client, plan, model, resume=resume, progress=progress, max_in_flight=max_in_flight,
                    on_block=on_block)
 

@@ -25,7 +25,6 @@ import logging
 import os
 import platform
 import sys
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -34,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from ._validation import check_positive_int
+from ._atomic import atomic_open
+from ._validation import check_positive_int, check_seed, check_snr, check_unique
 from .exceptions import InputError
 from .methods import METHODS, make_method
 
@@ -96,6 +96,9 @@ class ExperimentConfig:
     device : {"auto", "cpu", "cuda"}
         Where kernels and torch models run; "auto" takes CUDA when a usable GPU is there. The
         device actually used is recorded in ``run.json``.
+    allow_negative : bool
+        Accept data with negative values (log-ratios, centred data; with ``preprocess="none"``
+        or ``"minmax"``).
     """
 
     data: str | None = None
@@ -113,22 +116,36 @@ class ExperimentConfig:
     test_fraction: float = 0.2
     device: str = "auto"
     synthetic_modules: int = 40
+    allow_negative: bool = False
 
     def check(self):
-        """Validate the settings, raising :class:`InputError` with a fix."""
+        """Validate every setting, raising :class:`InputError` with a fix; called before anything
+        is written, so that a refused setting leaves no trace in the output folder."""
+        from .measure import DESIGNS
+        from .preprocess import make_preprocessor
+
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise InputError(f"unknown method(s) {unknown}; available: {', '.join(METHODS)}.")
         if not self.methods:
             raise InputError("no methods given; pass e.g. --methods mean,ridge,smaf.")
-        if not self.measurements or any(int(d) < 1 for d in self.measurements):
-            raise InputError(f"measurements must be positive integers, got {self.measurements}.")
+        check_unique(self.methods, "methods")
+        if not self.measurements:
+            raise InputError("measurements is empty; give at least one number of measurements.")
+        for d in check_unique(self.measurements, "measurements"):
+            check_positive_int(d, "each number of measurements")
         check_positive_int(self.repeats, "repeats")
         check_positive_int(self.sparsity, "sparsity")
+        for name in ("samples", "genes", "modules"):
+            if getattr(self, name) is not None:
+                check_positive_int(getattr(self, name), name)
+        check_seed(self.seed)
+        make_preprocessor(self.preprocess)
+        if self.design not in DESIGNS:
+            raise InputError(f"unknown design {self.design!r}; choose one of {', '.join(DESIGNS)}.")
         if not 0 < self.test_fraction < 1:
             raise InputError(f"test_fraction must be in (0, 1), got {self.test_fraction}.")
-        if not self.snr > 0:
-            raise InputError(f"snr must be > 0 (inf for no noise), got {self.snr}.")
+        check_snr(self.snr)
         return self
 
     def to_json(self) -> dict:
@@ -168,6 +185,7 @@ def load_data(config: ExperimentConfig):
         n_genes=config.genes,
         random_state=config.seed,
         dtype=np.float64,
+        allow_negative=config.allow_negative,
     )
     return data.X, np.asarray(data.gene_names), {
         "source": str(config.data),
@@ -198,29 +216,16 @@ def read_results(path: Path) -> list[dict]:
 
 def write_csv_atomic(path: Path, rows: list[dict], columns) -> None:
     """Write rows to ``path`` through a temporary file and an atomic rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: _fmt(row.get(k)) for k in columns})
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _fmt(row.get(k)) for k in columns})
 
 
 def write_json_atomic(path: Path, obj) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
+    with atomic_open(path, "w") as fh:
         json.dump(obj, fh, indent=2, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _fmt(value):
@@ -257,8 +262,22 @@ def versions() -> dict:
     return out
 
 
-def check_resume(out: Path, config: ExperimentConfig) -> None:
-    """Refuse to mix results of different settings in one output directory."""
+def data_fingerprint(config: ExperimentConfig) -> dict | None:
+    """:func:`csgene.io.file_fingerprint` of ``config.data`` (None for the built-in synthetic data)."""
+    if config.data is None:
+        return None
+    from .io import file_fingerprint
+    from .io._common import check_path_exists
+
+    return file_fingerprint(check_path_exists(config.data))
+
+
+def check_resume(out: Path, config: ExperimentConfig, data_id: dict | None = None) -> None:
+    """Refuse to mix results of different settings or different data in one output directory.
+
+    A folder whose run.json has no results yet (a run refused or stopped before its first row)
+    may be restarted with any settings.
+    """
     run_json = out / "run.json"
     if not run_json.exists():
         if (out / "results.csv").exists():
@@ -267,16 +286,34 @@ def check_resume(out: Path, config: ExperimentConfig) -> None:
                 f"choose another --out or remove {out / 'results.csv'}."
             )
         return
-    old = json.loads(run_json.read_text()).get("config", {})
+    if not read_results(out / "results.csv"):
+        return
+    try:
+        previous = json.loads(run_json.read_text())
+        old = previous["config"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{run_json} is unreadable ({exc}), so the settings of the results in {out} are "
+                         f"unknown; use another --out.") from exc
     new = config.to_json()
+    defaults = ExperimentConfig().to_json()
     changed = sorted(
-        k for k in set(old) | set(new) if k not in NON_RESULT_SETTINGS and old.get(k) != new.get(k)
+        k for k in set(old) | set(new) if k not in NON_RESULT_SETTINGS and old.get(k, defaults.get(k)) != new.get(k)
     )
     if changed:
         details = "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
         raise InputError(
             f"{out} holds a run with different settings ({details}). Results are never mixed: "
             f"use another --out, or repeat the original settings to resume."
+        )
+    from .io import same_file_content
+
+    recorded = previous.get("data_fingerprint")
+    if data_id is not None and recorded is not None and not same_file_content(recorded, data_id):
+        raise InputError(
+            f"{config.data} is not the file {out} was started on (size {recorded.get('size')} -> "
+            f"{data_id['size']} bytes, content hash {str(recorded.get('sha256'))[:12]}… -> "
+            f"{data_id['sha256'][:12]}…). Results of two data sets are never mixed: run the changed data "
+            f"with --out NEWDIR, or restore the original file to resume."
         )
 
 
@@ -293,9 +330,13 @@ def run_experiment(config: ExperimentConfig, out: str | os.PathLike, *, quiet: b
     from .preprocess import make_preprocessor
 
     config.check()
+    device = resolve_device(config.device)
+    data_id = data_fingerprint(config)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {str(out)!r} is a file; the run writes a folder. Choose another --out.")
+    check_resume(out, config, data_id)
     out.mkdir(parents=True, exist_ok=True)
-    check_resume(out, config)
     results_path = out / "results.csv"
     rows = read_results(results_path)
     done = {(r["method"], r["n_measurements"], r["repeat"]) for r in rows}
@@ -304,7 +345,9 @@ def run_experiment(config: ExperimentConfig, out: str | os.PathLike, *, quiet: b
     n_samples, n_genes = X_all.shape
     n_test = max(1, int(round(config.test_fraction * n_samples)))
     if n_samples - n_test < 2:
-        raise InputError(f"{n_samples} samples are too few for a train/test split; need at least 3.")
+        raise InputError(f"{n_samples} samples with test_fraction={config.test_fraction} leave "
+                         f"{n_samples - n_test} for training; need at least 2 training samples and 1 test "
+                         f"sample (3 samples, and a smaller test_fraction).")
     measurements = [int(d) for d in config.measurements]
     too_many = [d for d in measurements if d > n_genes]
     if too_many:
@@ -314,7 +357,8 @@ def run_experiment(config: ExperimentConfig, out: str | os.PathLike, *, quiet: b
         "config": config.to_json(),
         "data": data_info,
         "versions": versions(),
-        "device": resolve_device(config.device),
+        "device": device,
+        "data_fingerprint": data_id,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "seed": config.seed,
         "complete": False,

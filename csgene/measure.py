@@ -38,16 +38,17 @@ themselves, and can perturb the design weights (a lab's pipetting error).
 from __future__ import annotations
 
 import csv
+import hashlib
 import inspect
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ._validation import check_matrix, check_positive_float, check_positive_int, check_same_width
+from ._atomic import atomic_open
+from ._validation import check_matrix, check_positive_float, check_positive_int, check_same_width, check_snr
 from .datasets import as_generator
 from .exceptions import DataFormatError, InputError
 
@@ -278,7 +279,7 @@ def add_noise(X, snr: float, random_state=None) -> np.ndarray:
         A new array (``X`` is never modified).
     """
     X = check_matrix(X, "X")
-    snr = check_positive_float(snr, "snr", allow_inf=True)
+    snr = check_snr(snr)
     return X + _scaled_noise(as_generator(random_state), X, snr)
 
 
@@ -317,7 +318,7 @@ def measure(
     X = check_matrix(X, "X")
     A = check_matrix(A, "A")
     check_same_width(X, A, "X", "design A")
-    snr = check_positive_float(snr, "snr", allow_inf=True)
+    snr = check_snr(snr)
     measurement_snr = check_positive_float(measurement_snr, "measurement_snr", allow_inf=True)
     design_noise = check_positive_float(design_noise, "design_noise", allow_zero=True)
     rng = as_generator(random_state)
@@ -326,6 +327,11 @@ def measure(
         A = A * (1.0 + design_noise * rng.standard_normal(A.shape))
     Y = noisy @ A.T
     return Y + _scaled_noise(rng, Y, measurement_snr)
+
+
+def design_fingerprint(design) -> str:
+    """SHA-256 (hex) of a design's float64 bytes: recorded in every measurements file csgene writes."""
+    return hashlib.sha256(np.ascontiguousarray(design, dtype=np.float64).tobytes()).hexdigest()
 
 
 # --------------------------------------------------------------------------- design files
@@ -346,21 +352,12 @@ def write_design_csv(path, A, gene_names: Sequence[str]) -> None:
     names = _check_gene_names(gene_names, A.shape[1])
     header = ["gene"] + [f"m{m + 1}" for m in range(A.shape[0])]
     integral = bool(np.all(A == np.round(A)))
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, tmp = tempfile.mkstemp(prefix=".design-", suffix=".csv.tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "w", newline="") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(header)
-            for name, weights in zip(names, A.T.tolist()):
-                cells = [str(int(w)) for w in weights] if integral else [repr(w) for w in weights]
-                writer.writerow([name, *cells])
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(header)
+        for name, weights in zip(names, A.T.tolist()):
+            cells = [str(int(w)) for w in weights] if integral else [repr(w) for w in weights]
+            writer.writerow([name, *cells])
 
 
 def read_design_csv(path, gene_names: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:

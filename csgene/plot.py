@@ -3,11 +3,11 @@ clustered gene–gene correlation heatmap showing a data set's modular structure
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from ._atomic import atomic_path
 
 PLOTTED_METRICS = ("pearson_sample", "pearson_sample_centered", "distance_corr", "pearson_gene")
 
@@ -22,14 +22,8 @@ def _pyplot():
 
 
 def _save_atomic(fig, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def plot_results(rows: list[dict], out_dir, metrics=PLOTTED_METRICS) -> list[Path]:

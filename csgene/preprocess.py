@@ -18,6 +18,7 @@ percentile of the whole training matrix, e.g. ``clip99`` or ``clip99.5``).
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -44,6 +45,10 @@ VALID_NAMES = ("none", "minmax", "log1p", "log1p-cpm", "clipNN")
 
 _CLIP_PATTERN = re.compile(r"^clip(\d+(?:\.\d+)?)$")
 
+#: Log-space headroom above a gene's training maximum before the inverse of a log step clips:
+#: log(2), so a recovered value is at most about twice the largest training value of its gene.
+LOG_MARGIN = float(np.log(2.0))
+
 
 class _StatefulTransform(TransformerMixin, BaseEstimator):
     """Shared machinery: input checks and the array-dict state of a fitted transform.
@@ -54,6 +59,8 @@ class _StatefulTransform(TransformerMixin, BaseEstimator):
 
     kind: str = ""
     _fitted_arrays: tuple[str, ...] = ()
+    #: fitted arrays that files written by older csgene versions lack (loaded as None, with a warning)
+    _optional_arrays: tuple[str, ...] = ()
     _requires_nonnegative: bool = False
 
     # -- parameters and input --------------------------------------------------------------
@@ -96,7 +103,8 @@ class _StatefulTransform(TransformerMixin, BaseEstimator):
         state = {name: np.asarray(value) for name, value in self.get_params(deep=False).items()}
         state["n_features_in_"] = np.asarray(self.n_features_in_, dtype=np.int64)
         for attr in self._fitted_arrays:
-            state[attr] = np.array(getattr(self, attr), copy=True)
+            if getattr(self, attr) is not None:
+                state[attr] = np.array(getattr(self, attr), copy=True)
         return state
 
     @classmethod
@@ -131,6 +139,15 @@ class _StatefulTransform(TransformerMixin, BaseEstimator):
             )
         transform.n_features_in_ = n_features
         for attr in cls._fitted_arrays:
+            if attr in cls._optional_arrays and attr not in state:
+                warnings.warn(
+                    f"this model file predates {cls.__name__}.{attr} (the training range in the log "
+                    f"space), so recoveries in original units are not clipped to it and can explode "
+                    f"for samples unlike the training data. Refit and save the model to get the bound.",
+                    UserWarning, stacklevel=2,
+                )
+                setattr(transform, attr, None)
+                continue
             value = np.asarray(_state_value(state, attr, cls), dtype=np.float64)
             if value.shape not in transform._allowed_shapes(attr) or not np.all(np.isfinite(value)):
                 raise ModelFileError(
@@ -303,14 +320,37 @@ class PercentileClip(_StatefulTransform):
         return self._fitted_input(X, "inverse_transform")
 
 
-class Log1p(_StatefulTransform):
+class _BoundedLog(_StatefulTransform):
+    """A log step whose inverse clips at each gene's training maximum (plus :data:`LOG_MARGIN`).
+
+    ``expm1`` of a log-space value beyond anything seen in training (a decoder extrapolating
+    from noisy or foreign measurements) gives numbers orders of magnitude above the data,
+    e.g. 1e13 counts for a gene whose largest training count is 9,000. The inverse therefore
+    clips to ``log_max_ + LOG_MARGIN`` first: at most about twice the gene's training maximum.
+    """
+
+    _fitted_arrays = ("log_max_",)
+    _optional_arrays = ("log_max_",)
+
+    def _record_range(self, Z: np.ndarray) -> None:
+        self.log_max_ = Z.max(axis=0).astype(np.float64) if Z.shape[0] else np.zeros(Z.shape[1])
+
+    def _clip(self, X: np.ndarray) -> np.ndarray:
+        bound = getattr(self, "log_max_", None)
+        return X if bound is None else np.minimum(X, bound + LOG_MARGIN)
+
+
+class Log1p(_BoundedLog):
     """``log(1 + X)`` of nonnegative data (counts); the inverse is ``exp(Z) - 1``.
 
-    The inverse is exact (it does not clip): recovered values below 0 in log space give
-    values in (-1, 0) in count space.
+    The inverse clips ``Z`` at each gene's training maximum plus :data:`LOG_MARGIN` (see
+    :class:`_BoundedLog`); within that range it is exact: recovered values below 0 in log
+    space give values in (-1, 0) in count space.
 
     Attributes
     ----------
+    log_max_ : ndarray of shape (n_genes,)
+        Largest ``log1p`` value of each gene in the training data.
     n_features_in_ : int
     """
 
@@ -318,8 +358,9 @@ class Log1p(_StatefulTransform):
     _requires_nonnegative = True
 
     def fit(self, X, y=None):
-        """Check ``X`` (nonnegative) and record the number of genes. Returns ``self``."""
-        self._fit_input(X)
+        """Check ``X`` (nonnegative) and record each gene's log-space maximum. Returns ``self``."""
+        X = self._fit_input(X)
+        self._record_range(np.log1p(X, dtype=np.float64))
         return self
 
     def transform(self, X):
@@ -328,23 +369,23 @@ class Log1p(_StatefulTransform):
         return np.log1p(X, dtype=_float_dtype(X))
 
     def inverse_transform(self, X):
-        """Return ``expm1(X)``."""
+        """Return ``expm1(min(X, log_max_ + LOG_MARGIN))``."""
         X = self._fitted_input(X, "inverse_transform")
-        return np.expm1(X, dtype=_float_dtype(X))
+        return np.expm1(self._clip(X), dtype=_float_dtype(X))
 
 
-class Log1pCPM(_StatefulTransform):
+class Log1pCPM(_BoundedLog):
     """``log(1 + scale * X / library_size)`` per sample: log counts per million by default.
 
     The library size of a sample is its row sum. A sample whose counts are all zero maps to
     zeros (no division by zero).
 
-    ``inverse_transform`` needs each sample's library size, which the transformed data no
-    longer holds. It takes ``library_size`` explicitly (an array with one value per sample,
-    one number for all, or ``"mean"`` for the mean training library size). Without it, the
-    sizes kept from the **last call** of :meth:`transform` are used when the sample count
-    matches, which covers the usual ``transform`` → recover → ``inverse_transform`` round
-    trip; otherwise an :class:`~csgene.exceptions.InputError` asks for ``library_size``.
+    The transformed data no longer hold the library sizes, so ``inverse_transform`` returns
+    counts per ``scale`` (CPM by default) unless it is given ``library_size`` (an array with
+    one value per sample, one number for all, or ``"mean"`` for the mean training library
+    size), in which case it returns counts. Nothing is remembered between calls: the result
+    depends on the arguments only. Like :class:`Log1p`, the inverse clips at each gene's
+    training maximum in the log space plus :data:`LOG_MARGIN`.
 
     Parameters
     ----------
@@ -355,14 +396,13 @@ class Log1pCPM(_StatefulTransform):
     ----------
     mean_library_size_ : ndarray of shape ()
         Mean training library size (used by ``library_size="mean"``).
-    last_library_size_ : ndarray of shape (n_samples,)
-        Library sizes of the samples given to the last :meth:`transform`. Not part of
-        :meth:`get_state`.
+    log_max_ : ndarray of shape (n_genes,)
+        Largest log1p-CPM value of each gene in the training data.
     n_features_in_ : int
     """
 
     kind = "log1p-cpm"
-    _fitted_arrays = ("mean_library_size_",)
+    _fitted_arrays = ("mean_library_size_", "log_max_")
     _requires_nonnegative = True
 
     def __init__(self, scale=1e6):
@@ -372,52 +412,49 @@ class Log1pCPM(_StatefulTransform):
         check_positive_float(self.scale, "scale")
 
     def _allowed_shapes(self, attr: str) -> tuple[tuple[int, ...], ...]:
-        return ((),)
+        return ((self.n_features_in_,),) if attr == "log_max_" else ((),)
 
     def fit(self, X, y=None):
-        """Check ``X`` (nonnegative counts) and record the mean library size. Returns ``self``."""
+        """Check ``X`` (nonnegative counts); record the mean library size and the log-space
+        maximum of each gene. Returns ``self``."""
         X = self._fit_input(X)
         self.mean_library_size_ = np.asarray(X.sum(axis=1, dtype=np.float64).mean())
+        self._record_range(self._log_cpm(X))
         return self
 
-    def transform(self, X):
-        """Return log1p counts per ``scale``; remembers the library sizes for the inverse."""
-        X = self._fitted_input(X, "transform")
+    def _log_cpm(self, X: np.ndarray) -> np.ndarray:
         totals = X.sum(axis=1, dtype=np.float64)
         factor = np.divide(float(self.scale), totals, out=np.zeros_like(totals), where=totals > 0)
-        self.last_library_size_ = totals
-        return np.log1p(X * factor[:, None]).astype(_float_dtype(X), copy=False)
+        return np.log1p(X * factor[:, None])
+
+    def transform(self, X):
+        """Return log1p counts per ``scale``."""
+        X = self._fitted_input(X, "transform")
+        return self._log_cpm(X).astype(_float_dtype(X), copy=False)
 
     def inverse_transform(self, X, library_size=None):
-        """Return counts ``expm1(X) * library_size / scale``.
+        """Return counts per ``scale`` (``expm1(X)``), or counts when ``library_size`` is given.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_genes)
             Data in log1p-CPM space.
         library_size : None, "mean", float or array-like of shape (n_samples,)
-            Library size of each sample. None: the sizes from the last :meth:`transform`
-            (must have the same number of samples).
+            Library size of each sample. None: return counts per ``scale`` (CPM).
 
         Returns
         -------
-        counts : ndarray of shape (n_samples, n_genes)
+        values : ndarray of shape (n_samples, n_genes)
+            CPM (``library_size=None``) or counts ``expm1(X) * library_size / scale``.
         """
         X = self._fitted_input(X, "inverse_transform")
+        per_scale = np.expm1(self._clip(X))
+        if library_size is None:
+            return per_scale.astype(_float_dtype(X), copy=False)
         totals = self._library_size(library_size, X.shape[0])
-        return (np.expm1(X) * (totals / float(self.scale))[:, None]).astype(_float_dtype(X), copy=False)
+        return (per_scale * (totals / float(self.scale))[:, None]).astype(_float_dtype(X), copy=False)
 
     def _library_size(self, library_size, n_samples: int) -> np.ndarray:
-        if library_size is None:
-            last = getattr(self, "last_library_size_", None)
-            if last is None or last.shape[0] != n_samples:
-                kept = "none are kept" if last is None else f"those kept are for {last.shape[0]}"
-                raise InputError(
-                    f"Log1pCPM.inverse_transform needs the library size of each of the {n_samples} "
-                    f"samples ({kept} from the last transform). Pass library_size= an array of "
-                    f"row sums of the counts, one number, or 'mean' for the training mean."
-                )
-            return last
         if isinstance(library_size, str):
             if library_size != "mean":
                 raise InputError(
@@ -457,6 +494,11 @@ class PreprocessChain(Pipeline):
             Used only by a ``log1p-cpm`` step.
         """
         check_is_fitted(self)
+        if library_size is not None and not any(isinstance(step, Log1pCPM) for _, step in self.steps):
+            raise InputError(
+                f"library_size applies to a log1p-cpm preprocessing only; this chain is "
+                f"{'+'.join(step.kind for _, step in self.steps)}. Leave library_size out."
+            )
         for _, step in reversed(self.steps):
             if isinstance(step, Log1pCPM):
                 X = step.inverse_transform(X, library_size=library_size)

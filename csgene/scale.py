@@ -54,10 +54,10 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from . import io
-from ._validation import check_positive_float, check_positive_int
+from ._validation import check_positive_float, check_positive_int, check_snr, gene_positions
 from .exceptions import InputError
 from .io import _hdf5
-from .io._common import as_str_array, check_path_exists
+from .io._common import as_str_array, check_path_exists, provenance
 
 #: bytes of one float32 block of samples x genes that the default block size aims at
 DEFAULT_BLOCK_BYTES = 256 * 2**20
@@ -186,10 +186,6 @@ def model_fingerprint(model) -> str:
     return digest.hexdigest()
 
 
-def design_fingerprint(design) -> str:
-    return hashlib.sha256(np.ascontiguousarray(design, dtype=np.float64).tobytes()).hexdigest()
-
-
 def _hash_state(digest, state: dict) -> None:
     for key in sorted(state):
         value = np.asarray(state[key])
@@ -228,14 +224,16 @@ class BlockJob:
             if own:
                 reader.close()
         if self.kind == "recover":
-            return model.recover(block, space=self.space).astype(self.dtype, copy=False)
+            return model.recover(block, space=self.space, library_size=self.extra.get("library_size")
+                                 ).astype(self.dtype, copy=False)
         if self.gene_index is not None:
             block = block[:, self.gene_index]
         Y = self.measure(model, block, start)
         if self.kind == "simulate":
             return Y
-        # the same model object saw f(X) of this block last, so a log1p-cpm inverse uses its sizes
-        return model.recover(Y, space=self.space).astype(self.dtype, copy=False)
+        # the true library sizes are known here: a log1p-cpm model recovers counts, not CPM
+        sizes = block.sum(axis=1, dtype=np.float64) if _has_cpm_step(model) else None
+        return model.recover(Y, space=self.space, library_size=sizes).astype(self.dtype, copy=False)
 
     def measure(self, model, X: np.ndarray, start: int) -> np.ndarray:
         """Y of samples ``[start, start + len(X))`` with noise per group (``start`` is group-aligned)."""
@@ -283,7 +281,7 @@ def plan_simulate(model, input_path, out, *, snr=math.inf, random_state=0, block
                   overwrite=False) -> BlockPlan:
     """Plan :func:`simulate_file` (``recover=False``) or :func:`simulate_and_recover` (``recover=True``)."""
     check_is_fitted(model, "method_")
-    snr = check_positive_float(snr, "snr", allow_inf=True)
+    snr = check_snr(snr)
     seed = _check_seed(random_state)
     noise_block = check_positive_int(noise_block, "noise_block")
     space = _check_space(space)
@@ -303,15 +301,15 @@ def plan_simulate(model, input_path, out, *, snr=math.inf, random_state=0, block
     columns = model.gene_names_ if recover else np.array([f"y{i}" for i in range(model.design_.shape[0])])
     settings = {"kind": kind, "snr": str(snr), "seed": seed, "noise_block": noise_block, "space": space,
                 "block_size": size, "compression": str(compression)}
-    attrs = {"csgene_design_sha256": design_fingerprint(model.design_), "csgene_snr": str(snr),
-             "csgene_seed": str(seed), "csgene_noise_block": noise_block}
+    attrs = {**model.measurement_marks(), "csgene_snr": str(snr), "csgene_seed": str(seed),
+             "csgene_noise_block": noise_block}
     fingerprint = _fingerprint(model, input_id, settings)
     _check_out(out, overwrite)
     return BlockPlan(job, Path(out), n_samples, size, columns, sample_names, fingerprint, compression, attrs)
 
 
 def plan_recover(model, measurements_path, out, *, block_size=None, space="original", dtype=np.float32,
-                 compression=None, overwrite=False) -> BlockPlan:
+                 compression=None, overwrite=False, library_size=None) -> BlockPlan:
     """Plan :func:`recover_file`."""
     check_is_fitted(model, "method_")
     space = _check_space(space)
@@ -323,9 +321,13 @@ def plan_recover(model, measurements_path, out, *, block_size=None, space="origi
         n_samples, sample_names = reader.n_samples, reader.sample_names()
         input_id = _input_identity(reader)
     size = _block_size(block_size, len(model.gene_names_), 1)
-    job = BlockJob("recover", str(measurements_path), None, space=space, dtype=dtype.name)
+    if library_size is not None and not (library_size == "mean" or np.ndim(library_size) == 0):
+        raise InputError("library_size of recover_file must be one number or 'mean' (one per sample "
+                         "does not stream); recover blocks with CompressedSensing.recover for per-sample sizes.")
+    extra = {} if library_size is None else {"library_size": library_size}
+    job = BlockJob("recover", str(measurements_path), None, space=space, dtype=dtype.name, extra=extra)
     settings = {"kind": "recover", "space": space, "block_size": size, "dtype": dtype.name,
-                "compression": str(compression)}
+                "compression": str(compression), "library_size": str(library_size)}
     fingerprint = _fingerprint(model, input_id, settings)
     _check_out(out, overwrite)
     return BlockPlan(job, Path(out), n_samples, size, model.gene_names_, sample_names, fingerprint,
@@ -478,7 +480,8 @@ def simulate_file(model, input_path, out, *, snr=math.inf, random_state=0, block
 
 
 def recover_file(model, measurements_path, out, *, block_size=None, space="original", dtype=np.float32,
-                 compression=None, resume=True, overwrite=False, progress=None, on_block=None) -> Path:
+                 compression=None, resume=True, overwrite=False, progress=None, on_block=None,
+                 library_size=None) -> Path:
     """Recover every sample of a measurements file into an HDF5 file, block by block.
 
     Parameters
@@ -492,13 +495,15 @@ def recover_file(model, measurements_path, out, *, block_size=None, space="origi
         Output: ``data/expression`` (n_samples, n_genes) of ``dtype``, chunked, with
         ``meta/genes`` and ``meta/Sample_geo_accession``; readable by :func:`csgene.io.read`.
     space : {"original", "preprocessed"}
-        As in :meth:`CompressedSensing.recover`. With ``preprocess="log1p-cpm"`` use
-        ``"preprocessed"``: library sizes are not in the measurements.
+        As in :meth:`CompressedSensing.recover`. With ``preprocess="log1p-cpm"``,
+        ``"original"`` gives counts per million: library sizes are not in the measurements.
+    library_size : None, "mean" or float
+        As in :meth:`CompressedSensing.recover`, one value for every sample.
     block_size, compression, resume, overwrite, progress, on_block
         As in :func:`simulate_file`.
     """
     plan = plan_recover(model, measurements_path, out, block_size=block_size, space=space, dtype=dtype,
-                        compression=compression, overwrite=overwrite)
+                        compression=compression, overwrite=overwrite, library_size=library_size)
     return execute(plan, model, resume=resume, progress=progress, on_block=on_block)
 
 
@@ -531,6 +536,12 @@ def _check_seed(random_state) -> int:
     return int(random_state)
 
 
+def _has_cpm_step(model) -> bool:
+    from .preprocess import Log1pCPM
+
+    return any(isinstance(step, Log1pCPM) for _, step in model.preprocessor_.steps)
+
+
 def _check_space(space) -> str:
     if space not in ("original", "preprocessed"):
         raise InputError(f"space must be 'original' or 'preprocessed', got {space!r}.")
@@ -547,14 +558,7 @@ def _gene_index(model, file_genes: np.ndarray, path: str) -> np.ndarray | None:
     """Columns of the file that give the model's genes in order (None: already the same)."""
     if np.array_equal(file_genes, model.gene_names_):
         return None
-    position = {g: i for i, g in enumerate(file_genes)}
-    missing = [g for g in model.gene_names_ if g not in position]
-    if missing:
-        raise InputError(
-            f"{len(missing)} of the model's {len(model.gene_names_)} genes are not in {path!r} (e.g. "
-            f"{', '.join(missing[:5])}); the file must contain every gene the model was fitted on."
-        )
-    return np.array([position[g] for g in model.gene_names_], dtype=np.intp)
+    return gene_positions(file_genes, model.gene_names_, repr(path))
 
 
 def _check_measurements(model, reader: BlockReader) -> None:
@@ -564,12 +568,7 @@ def _check_measurements(model, reader: BlockReader) -> None:
             f"{reader.path!r} has {reader.n_genes} values per sample but the model's design has {d} "
             f"measurements; pass the measurements file made with this model (simulate_file)."
         )
-    recorded = reader.file.attrs.get("csgene_design_sha256")
-    if recorded is not None and recorded != design_fingerprint(model.design_):
-        raise InputError(
-            f"{reader.path!r} was simulated with another design than this model's; recover it with "
-            f"the model that simulated it."
-        )
+    model.check_measurement_marks(provenance(reader.file.attrs), reader.path)
 
 
 def _input_identity(reader: BlockReader) -> dict:

@@ -9,7 +9,7 @@ in bounded sorted blocks), AnnData ``.h5ad``, CSV/TSV (plain or gzipped), ``.npy
 """
 
 from ._api import FORMATS, describe, detect_format, read, write
-from ._common import DataFileNotFoundError, Description, ExpressionData
+from ._common import DataFileNotFoundError, Description, ExpressionData, file_fingerprint, same_file_content
 from ._hdf5 import read_selection
 
 __all__ = [
@@ -19,7 +19,9 @@ __all__ = [
     "ExpressionData",
     "describe",
     "detect_format",
+    "file_fingerprint",
     "read",
     "read_selection",
+    "same_file_content",
     "write",
 ]

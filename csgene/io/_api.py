@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_path
 from ..exceptions import InputError
 from . import _arrays, _hdf5, _text
 from ._common import (
@@ -179,6 +179,7 @@ def _read_selection(
         source.sample_names[sample_idx],
         path,
         source.layout,
+        getattr(source, "attrs", {}),
     )
     check_values(data, allow_negative)
     return data
@@ -273,20 +274,6 @@ def write(path, data, *, format: str | None = None) -> Path:
     fmt, compress = detect_format(path, format)
     if not path.parent.is_dir():
         raise InputError(f"cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist; create it first.")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix="".join(path.suffixes))
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         WRITERS[fmt](tmp, data, compress)
-        os.chmod(tmp, 0o666 & ~_current_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

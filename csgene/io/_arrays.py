@@ -7,7 +7,7 @@ import numpy as np
 
 from .._optional import require
 from ..exceptions import DataFormatError
-from ._common import Description, ExpressionData, as_str_array, placeholder_names
+from ._common import PROVENANCE_KEYS, Description, ExpressionData, as_str_array, placeholder_names, provenance
 from ._hdf5 import read_selection, value_summary
 
 NPZ_MATRIX_KEYS = ("X", "data")
@@ -63,6 +63,10 @@ class ArraySource:
         self.values = values.T if transpose else values
         self.gene_names = _names(genes, self.values.shape[1], "gene", path, "gene_names")
         self.sample_names = _names(samples, self.values.shape[0], "sample", path, "sample_names")
+        self.attrs = {}
+        if kind == "npz":
+            with np.load(path, allow_pickle=False) as npz:
+                self.attrs = provenance({key: npz[key] for key in npz.files if key in PROVENANCE_KEYS})
 
     def load(self, sample_idx, gene_idx, dtype) -> np.ndarray:
         values = self.values if sample_idx is None else self.values[sample_idx]
@@ -116,13 +120,14 @@ class H5adSource:
             self.adata = anndata.read_h5ad(path, backed="r")
         except Exception as exc:  # anndata raises many types for a malformed file
             raise DataFormatError(f"{path!r} could not be read as .h5ad by anndata ({exc}).") from exc
-        if self.adata.X is None:
+        if "X" not in self.adata.file or self.adata.X is None:  # backed X of a file without one raises
             self.close()
             raise DataFormatError(
                 f"{path!r} has no X matrix (only obs/var or layers); csgene reads expression from X."
             )
         self.sample_names = as_str_array(self.adata.obs_names)
         self.gene_names = as_str_array(self.adata.var_names)
+        self.attrs = provenance(self.adata.uns)
 
     def load(self, sample_idx, gene_idx, dtype) -> np.ndarray:
         X = self.adata.X
@@ -176,7 +181,8 @@ def describe_h5ad(path: str) -> Description:
 
 def write_npz(path: str, data: ExpressionData) -> None:
     with open(path, "wb") as fh:
-        np.savez_compressed(fh, X=data.X, gene_names=data.gene_names, sample_names=data.sample_names)
+        np.savez_compressed(fh, X=data.X, gene_names=data.gene_names, sample_names=data.sample_names,
+                            **{key: np.str_(value) for key, value in data.attrs.items()})
 
 
 def write_npy(path: str, data: ExpressionData) -> None:
@@ -193,4 +199,5 @@ def write_h5ad(path: str, data: ExpressionData) -> None:
         var=pandas.DataFrame(index=pandas.Index(data.gene_names.tolist(), dtype=str)),
     )
     adata.uns["csgene_source"] = data.source
+    adata.uns.update(data.attrs)
     adata.write_h5ad(path)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import numbers
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .._validation import check_positive_float, check_positive_int, check_random_state
 from ..exceptions import InputError
+
+#: provenance marks csgene writes into the files it makes and checks when it reads them back
+PROVENANCE_KEYS = ("csgene_design_sha256", "csgene_model", "csgene_space")
 
 #: how many names an error message shows before "..."
 SHOWN_NAMES = 5
@@ -34,6 +38,11 @@ class ExpressionData:
         Path the data was read from (empty for data built in memory).
     layout : str
         Layout of the source, e.g. ``"archs4-gen2"``, ``"archs4-gen1"``, ``"csv"``, ``"h5ad"``.
+    attrs : dict of str -> str
+        csgene's provenance marks (keys of :data:`PROVENANCE_KEYS`, e.g. the SHA-256 of the
+        design that made a measurements file). Every format but ``.npy`` writes and reads them
+        back: HDF5 attributes, AnnData ``uns``, ``.npz`` keys, and for CSV/TSV the header's
+        first cell (``sample csgene_design_sha256=...``).
     """
 
     X: np.ndarray
@@ -41,8 +50,10 @@ class ExpressionData:
     sample_names: np.ndarray
     source: str = ""
     layout: str = "memory"
+    attrs: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        self.attrs = provenance(self.attrs)
         self.gene_names = as_str_array(self.gene_names)
         self.sample_names = as_str_array(self.sample_names)
         if self.X.ndim != 2:
@@ -111,6 +122,54 @@ class Description(dict):
                 value = ", ".join(map(str, value)) or "none"
             lines.append(f"  {key:<14}{value}")
         return "\n".join(lines)
+
+
+def provenance(mapping) -> dict:
+    """The :data:`PROVENANCE_KEYS` entries of a mapping (file attributes, ``uns``, npz keys) as str."""
+    out = {}
+    for key in PROVENANCE_KEYS:
+        value = mapping.get(key) if mapping is not None else None
+        if value is None:
+            continue
+        value = np.asarray(value).reshape(-1)[0] if np.ndim(value) else value
+        out[key] = value.decode() if isinstance(value, bytes) else str(value)
+    return out
+
+
+#: files up to this size are hashed whole; larger ones by FINGERPRINT_BLOCKS evenly spaced blocks
+FINGERPRINT_WHOLE_BYTES = 256 * 2**20
+FINGERPRINT_BLOCKS = 64
+FINGERPRINT_BLOCK_BYTES = 2**20
+
+
+def file_fingerprint(path) -> dict:
+    """Identity of a data file's content: size, mtime and a SHA-256.
+
+    Files up to :data:`FINGERPRINT_WHOLE_BYTES` are hashed whole (``"hashed": "whole"``), so
+    the fingerprint changes exactly when the content does; larger files hash the first, last
+    and evenly spaced blocks (``"sampled"``), and their mtime counts as part of the identity.
+    """
+    path = Path(path)
+    stat = path.stat()
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        if stat.st_size <= FINGERPRINT_WHOLE_BYTES:
+            hashed = "whole"
+            for chunk in iter(lambda: fh.read(FINGERPRINT_BLOCK_BYTES), b""):
+                digest.update(chunk)
+        else:
+            hashed = "sampled"
+            last = stat.st_size - FINGERPRINT_BLOCK_BYTES
+            for i in range(FINGERPRINT_BLOCKS):
+                fh.seek(last * i // (FINGERPRINT_BLOCKS - 1))
+                digest.update(fh.read(FINGERPRINT_BLOCK_BYTES))
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest.hexdigest(), "hashed": hashed}
+
+
+def same_file_content(old: dict, new: dict) -> bool:
+    """Whether two :func:`file_fingerprint` results describe the same content."""
+    keys = ("size", "sha256", "hashed") + (("mtime_ns",) if new.get("hashed") == "sampled" else ())
+    return all(old.get(key) == new.get(key) for key in keys)
 
 
 def check_path_exists(path) -> Path:

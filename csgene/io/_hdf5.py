@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 
 from ..exceptions import DataFormatError
-from ._common import Description, ExpressionData, as_str_array, placeholder_names
+from ._common import Description, ExpressionData, as_str_array, placeholder_names, provenance
 
 EXPRESSION = "data/expression"
 #: gene-name datasets in order of preference; a group ``meta/genes`` means generation 2
@@ -181,6 +181,7 @@ class Archs4Source:
             if info.samples is None
             else as_str_array(self.file[info.samples][()])
         )
+        self.attrs = provenance(self.file.attrs)
         self.singlecell = None if info.singlecell is None else self.file[info.singlecell][()]
         if self.singlecell is not None and len(self.singlecell) != n_samples:
             self.singlecell = None
@@ -301,3 +302,5 @@ def write_hdf5(handle_path: str, data: ExpressionData) -> None:
         h5.create_dataset("meta/samples/geo_accession", data=data.sample_names.astype(object), dtype=strings)
         h5.attrs["csgene_layout"] = "archs4-gen2"
         h5.attrs["csgene_source"] = data.source
+        for key, value in data.attrs.items():
+            h5.attrs[key] = value

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import gzip
 import zlib
+from urllib.parse import quote, unquote
 
 import numpy as np
 
@@ -47,7 +48,7 @@ class TableSource:
     def __init__(self, path: str, delimiter: str, transpose: bool, layout: str):
         self.path = path
         self.layout = layout + (" (transposed)" if transpose else "")
-        values, row_names, col_names = parse_table(path, delimiter)
+        values, row_names, col_names, self.attrs = parse_table(path, delimiter, with_attrs=True)
         if transpose:
             values, row_names, col_names = values.T, col_names, row_names
         self.values = values
@@ -63,8 +64,9 @@ class TableSource:
         self.values = None
 
 
-def parse_table(path: str, delimiter: str, max_rows: int | None = None):
-    """Return (float64 values, row ids, column names) of a delimited table.
+def parse_table(path: str, delimiter: str, max_rows: int | None = None, with_attrs: bool = False):
+    """Return (float64 values, row ids, column names) of a delimited table, and with
+    ``with_attrs`` the provenance marks of the header's first cell (see :func:`id_header`).
 
     The header may either name the id column too (``sample,g1,g2``) or only the value columns
     (``g1,g2``, as R's ``write.csv`` does).
@@ -76,12 +78,41 @@ def parse_table(path: str, delimiter: str, max_rows: int | None = None):
                 raise DataFormatError(f"{path!r} is empty or starts with a blank line; the first line must be the header.")
             delimiter = _pick_delimiter(first, delimiter)
             header = next(csv.reader([first], delimiter=delimiter))
-            return _parse_rows(path, csv.reader(fh, delimiter=delimiter), header, max_rows)
+            values, row_ids, col_names = _parse_rows(path, csv.reader(fh, delimiter=delimiter), header, max_rows)
     except (UnicodeDecodeError, gzip.BadGzipFile, EOFError, zlib.error, csv.Error) as exc:
         raise DataFormatError(
             f"{path!r} could not be read as a UTF-8 text table ({type(exc).__name__}: {exc}). "
             f"Check that it is a complete CSV/TSV file (gzipped or plain), or pass format=."
         ) from exc
+    _check_header(path, col_names)
+    if not with_attrs:
+        return values, row_ids, col_names
+    attrs = _header_attrs(header[0]) if len(header) == len(col_names) + 1 else {}
+    return values, row_ids, col_names, attrs
+
+
+def id_header(attrs: dict) -> str:
+    """The header's first cell: ``sample``, then ``key=value`` provenance marks (URL-quoted)."""
+    return " ".join(["sample", *(f"{k}={quote(v, safe='')}" for k, v in sorted(attrs.items()))])
+
+
+def _header_attrs(cell: str) -> dict:
+    marks = (token.split("=", 1) for token in cell.split() if "=" in token)
+    return {key: unquote(value) for key, value in marks if key.startswith("csgene_")}
+
+
+def _check_header(path: str, col_names: np.ndarray) -> None:
+    """Refuse a header of numbers: the file has no header line, or it is a matrix of genes x samples
+    whose orientation cannot be told from names."""
+    try:
+        np.asarray(col_names, dtype=np.float64)
+    except ValueError:
+        return
+    raise InputError(
+        f"{path!r}: the column names of the first line are all numbers ({', '.join(col_names[:3])}, ...), "
+        f"so csgene cannot tell a header from data. Start the file with a header line naming the "
+        f"columns (sample,GENE1,GENE2,...); rows are samples."
+    )
 
 
 def _parse_rows(path, reader, header, max_rows):
@@ -162,6 +193,6 @@ def write_table(path: str, data: ExpressionData, delimiter: str, compress: bool)
     opener = gzip.open if compress else open
     with opener(path, "wt", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, delimiter=delimiter, lineterminator="\n")
-        writer.writerow(["sample", *data.gene_names.tolist()])
+        writer.writerow([id_header(data.attrs), *data.gene_names.tolist()])
         for name, row in zip(data.sample_names.tolist(), data.X):
             writer.writerow([name, *(number % value for value in row.tolist())])

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_path
 from .._optional import require
-from .._validation import check_matrix, check_positive_float, check_positive_int, check_random_state
+from .._validation import check_matrix, check_positive_float, check_positive_int, check_random_state, check_snr
 from ..exceptions import InputError, ModelFileError
 
 FEATURE = "the neural decoders"
@@ -308,7 +309,11 @@ def save_file(path, *, kind: str, params: dict, config: dict, arrays: dict, modu
         "arrays": {k: torch.as_tensor(np.asarray(v)) for k, v in arrays.items() if v is not None},
         "modules": {name: {k: v.detach().cpu() for k, v in m.state_dict().items()} for name, m in modules.items()},
     }
-    torch.save(payload, path if hasattr(path, "write") else Path(path))
+    if hasattr(path, "write"):
+        torch.save(payload, path)
+        return
+    with atomic_path(path) as tmp:
+        torch.save(payload, Path(tmp))
 
 
 def load_file(path, kind: str) -> tuple[dict, dict, dict, dict]:
@@ -512,7 +517,7 @@ class NeuralMethod:
                 f"A has {A.shape[1]} columns but the model was fitted on {self.n_genes_} genes. "
                 f"A must be (n_measurements, n_genes) with the training genes in the same order."
             )
-        snr = check_positive_float(snr, "snr", allow_inf=True)
+        snr = check_snr(snr)
         return A, snr
 
     def _check_measurements(self, Y) -> np.ndarray:
