@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._validation import check_matrix, check_positive_int, check_random_state
 from .exceptions import InputError
+from .lowrank import choose_rank
 from .measure import measure
 
 
@@ -193,28 +194,7 @@ class GaussianPrior(_Method):
 
     def _choose_rank(self, X):
         """Rank with the best held-out probabilistic-PCA log-likelihood (closed form, one SVD)."""
-        n, g = X.shape
-        candidates = [q for q in (5, 10, 20, 40, 80) if q < 0.5 * n and q < g] or [1]
-        if len(candidates) == 1:
-            return candidates[0]
-        rng = check_random_state(self.random_state)
-        order = rng.permutation(n)
-        held, kept = X[order[: max(1, n // 5)]], X[order[max(1, n // 5):]]
-        mean = kept.mean(axis=0)
-        _, s, Vt = np.linalg.svd(kept - mean, full_matrices=False)
-        eig = np.zeros(g)
-        eig[: s.size] = s**2 / kept.shape[0]
-        proj = (held - mean) @ Vt.T  # coordinates on the principal axes
-        sq_total = np.einsum("ij,ij->i", held - mean, held - mean)
-        scores = []
-        for q in candidates:
-            sigma2 = max(eig[q:].mean(), 1e-12 * eig[0])
-            lam = np.maximum(eig[:q], sigma2)
-            log_det = np.log(lam).sum() + (g - q) * np.log(sigma2)
-            in_span = (proj[:, :q] ** 2).sum(axis=1)
-            quad = (sq_total - in_span) / sigma2 + (proj[:, :q] ** 2 / lam).sum(axis=1)
-            scores.append(-0.5 * (log_det + quad.mean()))
-        return candidates[int(np.argmax(scores))]
+        return choose_rank(X, check_random_state(self.random_state))
 
     def fit(self, X_train):
         X = self._check_X(X_train).astype(np.float64)

@@ -7,7 +7,8 @@ import pytest
 from scipy.stats import multivariate_normal
 from sklearn.linear_model import orthogonal_mp
 
-from csgene.bayesian_pursuit import BayesianPursuit, ModulePrior, activity_prior, fit_background
+from csgene.bayesian_pursuit import BayesianPursuit, ModulePrior, activity_prior
+from csgene.lowrank import fit_background
 from csgene.methods import make_method
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "archs4_slice_a.h5"
