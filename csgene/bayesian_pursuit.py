@@ -14,7 +14,8 @@ y = A(x + n), n ~ N(0, σ² I):
     fitted to the training residuals X − W U. This is the dictionary's own model.
 ``"deviation"``
     x = Σ_{j∈S} δ_j u_j + e, δ_j ~ N(0, v_j), with the background fitted to the training profiles
-    themselves (its mean is the training mean), and module j in S with probability min(p_j, ½). With S = ∅ this is the ``gaussian`` baseline;
+    themselves (its mean is the training mean), and module j in S with probability p_j (capped
+    at ½ for SVD bases, whose directions the background already holds). With S = ∅ this is the ``gaussian`` baseline;
     modules are added only where the measurements support them.
 
 For each model and sample, the support is chosen greedily by its marginal likelihood (a
@@ -158,8 +159,11 @@ class ModulePrior:
     ----------
     models : tuple of {"activity", "deviation"}
         Models to average (see the module docstring); one model gives that model's estimate.
-    max_deviation_prob : float
-        Cap on a module's prior probability of a deviation in the ``"deviation"`` model.
+    max_deviation_prob : float, default=1.0
+        Cap on a module's prior probability of a deviation in the ``"deviation"`` model. When the
+        modules span the background's own principal directions (an SVD basis), a deviation
+        double counts their variance, and dense codes would add modules for their prior odds
+        alone: :class:`csgene.methods.DictionaryMethod` caps at ½ for those.
     random_state : int
         Seed of the held-out split that chooses the backgrounds' ranks.
 
@@ -170,7 +174,7 @@ class ModulePrior:
         Every fitted array, by model (what :meth:`get_state` saves).
     """
 
-    def __init__(self, models=MODELS, max_deviation_prob=0.5, random_state=0):
+    def __init__(self, models=MODELS, max_deviation_prob=1.0, random_state=0):
         self.models = tuple(models)
         self.max_deviation_prob = max_deviation_prob
         self.random_state = random_state
@@ -189,9 +193,6 @@ class ModulePrior:
             state.update(_model_state("activity", fit_background(X - codes @ U, self.random_state),
                                       prior["prob"], prior["mean"], prior["var"]))
         if "deviation" in self.models:
-            # The background already carries the covariance the modules explain, so a deviation is
-            # never a priori more likely than not: dense codes (SVD, NMF) would otherwise add
-            # modules for their prior odds alone.
             state.update(_model_state("deviation", fit_background(X, self.random_state),
                                       np.minimum(prior["prob"], self.max_deviation_prob), np.zeros_like(prior["mean"]), prior["var"]))
         self.state_ = state

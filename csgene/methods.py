@@ -108,7 +108,11 @@ class DictionaryMethod(BaseEstimator):
             X = np.asarray(X_train, dtype=np.float64)
             if self.mean_ is not None:
                 X = X - self.mean_
-            self.prior_ = ModulePrior().fit(X, self.components_, codes)
+            # An SVD basis spans the Gaussian background's own principal directions, so a deviation
+            # along it double counts variance unless capped; sparse modules (SMAF, K-SVD, NMF) are not
+            # the background's factors and keep their training activity frequencies.
+            orthogonal = getattr(self.learner, "recovery_kind_", "omp") == "least_squares"
+            self.prior_ = ModulePrior(max_deviation_prob=0.5 if orthogonal else 1.0).fit(X, self.components_, codes)
             return self
         self.activity_variance_ = None
         if self.shrink and hasattr(self.learner, "transform"):
