@@ -18,13 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ._device import DEVICE_HELP, DEVICES
 from ._version import __version__
 from ._validation import MAX_SEED, check_seed, check_snr
 from .exceptions import CsgeneError, InputError
 
-# csgene_kernels.device.DEVICES, not imported: csgene_kernels loads numba, which --help need not
-DEVICES = ("cpu", "cuda", "auto")
-DEVICE_HELP = "auto (default): CUDA when a usable GPU is there, else the CPU"
 
 ALLOW_NEGATIVE = ("--allow-negative",)
 ALLOW_NEGATIVE_HELP = "accept negative values (log-ratios, centred data; with --preprocess none or minmax)"

@@ -34,6 +34,7 @@ import numpy as np
 
 from . import __version__
 from ._atomic import atomic_open
+from ._device import resolve_device
 from ._validation import check_positive_int, check_seed, check_snr, check_unique
 from .exceptions import InputError
 from .methods import METHODS, make_method
@@ -322,7 +323,6 @@ def run_experiment(config: ExperimentConfig, out: str | os.PathLike, *, quiet: b
 
     Returns the rows of results.csv.
     """
-    from csgene_kernels.device import resolve_device  # loads numba: here, so `csgene --help` stays quick
     from tqdm.auto import tqdm
 
     from .measure import make_design, measure

@@ -260,10 +260,10 @@ def _make_method(name, n_modules, sparsity, n_train, random_state, device, optio
     if name == "topk-svd":
         return DictionaryMethod(dictionary.TopKSVD(sparsity=sparsity, random_state=rs), name=name, **options)
     if name == "ksvd":
-        learner = dictionary.KSVD(n_modules, sparsity=sparsity, random_state=rs)
+        learner = dictionary.KSVD(n_modules, sparsity=sparsity, random_state=rs, device=device)
         return DictionaryMethod(learner, sparsity=sparsity, name=name, device=device, **options)
     if name == "snmf":
-        learner = dictionary.SparseNMF(n_modules, random_state=rs)
+        learner = dictionary.SparseNMF(n_modules, random_state=rs, device=device)
         return DictionaryMethod(learner, sparsity=sparsity, name=name, device=device, **options)
     if name in ("smaf", "smaf-centered", "smaf-reference"):
         learner = dictionary.SMAF(n_modules, sparsity=min(PAPER_SMAF_SPARSITY, sparsity), random_state=rs,
@@ -273,7 +273,7 @@ def _make_method(name, n_modules, sparsity, n_train, random_state, device, optio
             options = {**PLAIN_OMP, **options}
         return DictionaryMethod(learner, sparsity=sparsity, name=name, device=device, **options)
     if name == "snmf-reference":
-        learner = dictionary.SparseNMF(n_modules, l1_activities=0.0, random_state=rs)
+        learner = dictionary.SparseNMF(n_modules, l1_activities=0.0, random_state=rs, device=device)
         return DictionaryMethod(learner, sparsity=sparsity, name=name, device=device, **{**PLAIN_OMP, **options})
     from . import neural  # imports torch lazily, with a clear error when it is missing
 

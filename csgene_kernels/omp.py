@@ -24,18 +24,13 @@ import math
 import numba
 import numpy as np
 
-from .config import CACHE, FASTMATH, OMP_DEPENDENCE_TOL
+from .config import CACHE, DEPENDENCE_EPS_FACTOR, FASTMATH, OMP_DEPENDENCE_TOL
 
 # numba accepts a set (not a frozenset) of fastmath flags.
 _FASTMATH = set(FASTMATH)
 
 #: Samples per parallel work item; each item allocates one workspace.
 SAMPLES_PER_BLOCK = 64
-
-#: Multiple of the dtype's machine epsilon under which a Cholesky pivot (relative to the atom's
-#: squared norm) means "dependent atom"; float32 pivots carry rounding noise far above
-#: ``OMP_DEPENDENCE_TOL``.
-_DEPENDENCE_EPS_FACTOR = 100.0
 
 
 @numba.njit(cache=CACHE, fastmath=_FASTMATH, inline="always")
@@ -203,7 +198,7 @@ def omp_gram(gram, dty, k, tol=0.0, y_sq_norms=None):
     indices = np.full((n, k), -1, dtype=np.int64)
     values = np.zeros((n, k), dtype=dty.dtype)
     _omp_gram_kernel(gram, dty, min(k, m), use_tol, float(tol), norms, eps,
-                     max(OMP_DEPENDENCE_TOL, _DEPENDENCE_EPS_FACTOR * eps), indices, values)
+                     max(OMP_DEPENDENCE_TOL, DEPENDENCE_EPS_FACTOR * eps), indices, values)
     return indices, values
 
 
