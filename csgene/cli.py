@@ -113,7 +113,8 @@ def cmd_run(args) -> int:
 
 def cmd_fit(args) -> int:
     from . import io
-    from .pipeline import SAVABLE_METHODS, CompressedSensing
+    from .methods import SAVABLE_METHODS
+    from .pipeline import CompressedSensing
 
     _refuse_overwriting_inputs(args.out, args.data, getattr(args, "design_file", None))
     if args.method not in SAVABLE_METHODS:  # say so before a long fit, not after it
@@ -323,7 +324,7 @@ def _streaming_flags(parser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .experiment import ExperimentConfig
-    from .methods import METHODS
+    from .methods import METHODS, REFERENCE_METHODS, describe_methods
 
     defaults = ExperimentConfig()
     parser = argparse.ArgumentParser(
@@ -339,12 +340,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     run = sub.add_parser("run", parents=[common], help="the seed paper's experiment (methods × d × repeats)",
-                         description="Sweep methods × measurement counts × repeats; write results.csv, "
-                         "summary.csv, run.json and plots to --out. Re-running the same command resumes.")
+                         description="Sweep methods × measurement counts × repeats; write results.csv,\n"
+                         "summary.csv, run.json and plots to --out. Re-running the same command resumes.",
+                         epilog="methods:\n" + describe_methods(),
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--data", help="data file (ARCHS4 .h5, .h5ad, .csv/.tsv(.gz), .npy/.npz); "
                      "default: built-in synthetic data")
     run.add_argument("--methods", type=_name_list,
-                     help=f"comma list of {', '.join(METHODS)} (default: all available)")
+                     help=f"comma list of the methods below (default: all available but "
+                          f"{', '.join(REFERENCE_METHODS)})")
     run.add_argument("--measurements", type=_int_list, default=defaults.measurements,
                      help="comma list of d (default 20,50,100,200,300)")
     run.add_argument("--repeats", type=int, default=defaults.repeats, help="train/test splits (default 3)")

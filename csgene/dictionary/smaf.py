@@ -247,7 +247,7 @@ class SMAF(OMPTransformMixin):
         Genes that vary in training but belong to no module (every component is zero there):
         a module decoder alone predicts them as constants. The usual cause is a small error
         budget met by the other genes; the default Bayesian decoder of
-        :class:`csgene.methods.DictionaryMethod` recovers them from its Gaussian background.
+        :class:`csgene.dictionary_method.DictionaryMethod` recovers them from its Gaussian background.
     activity_sizes_ : ndarray of shape (n_samples,)
         exp-entropy size of each training sample's activities.
     sparsity_ : int

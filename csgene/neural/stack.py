@@ -16,6 +16,8 @@ import numpy as np
 
 from .._device import torch_device
 from .._validation import check_matrix, check_positive_int
+from ..dictionary import SMAF
+from ..dictionary_method import DictionaryMethod
 from . import _torch as T
 
 
@@ -66,9 +68,6 @@ class SMAFStack(T.NeuralMethod):
         self.verbose = verbose
 
     def _smaf(self, seed):
-        from ..dictionary import SMAF
-        from ..methods import DictionaryMethod
-
         learner = SMAF(self.n_modules, sparsity=self.sparsity, random_state=seed, center=self.center,
                        device=self.device)
         return DictionaryMethod(learner, sparsity=self.sparsity, name="smaf", device=self.device)
