@@ -78,7 +78,8 @@ def _snr(text: str) -> float:
 
 
 def cmd_run(args) -> int:
-    from .experiment import ExperimentConfig, format_table, run_experiment, summarize
+    from .experiment import ExperimentConfig, run_experiment
+    from .results import format_table, summarize
     from .methods import default_methods
 
     config = ExperimentConfig(
@@ -299,7 +300,7 @@ def cmd_plot(args) -> int:
         return 0
     if not args.results:
         raise InputError("give a results directory (csgene plot DIR) or --heatmap DATA.")
-    from .experiment import read_results
+    from .results import read_results
 
     results = Path(args.results) / "results.csv"
     if not results.exists():

@@ -8,15 +8,8 @@ from csgene_kernels.device import resolve_device
 import pytest
 
 from csgene.exceptions import InputError
-from csgene.experiment import (
-    MEASUREMENT_SPACE,
-    RESULT_COLUMNS,
-    ExperimentConfig,
-    format_table,
-    read_results,
-    run_experiment,
-    summarize,
-)
+from csgene.experiment import ExperimentConfig, run_experiment
+from csgene.results import MEASUREMENT_SPACE, RESULT_COLUMNS, format_table, read_results, summarize
 
 
 def small_config(**kw):
@@ -81,7 +74,7 @@ def test_resume_completes_a_partial_results_file(tmp_path):
     run_experiment(small_config(), partial_dir, quiet=True)
     rows = read_results(partial_dir / "results.csv")
     kept = rows[:5]  # as if interrupted after five rows
-    from csgene.experiment import write_csv_atomic
+    from csgene.results import write_csv_atomic
 
     write_csv_atomic(partial_dir / "results.csv", kept, RESULT_COLUMNS)
     resumed = run_experiment(small_config(), partial_dir, quiet=True)
