@@ -134,5 +134,6 @@ class SparseNMF(DictionaryMixin):
         gram = np.ascontiguousarray(H @ H.T)
         cov = np.ascontiguousarray(X @ H.T)
         x_sq_norms = np.einsum("ij,ij->i", X, X)
-        codes, _ = kernels(self.device).nnlasso_gram(gram, cov, x_sq_norms, float(self.l1_activities), tol=TRANSFORM_TOL)
+        codes, _ = kernels(self.device).nnlasso_gram(gram, cov, x_sq_norms, float(self.l1_activities),
+                                                     tol=TRANSFORM_TOL)
         return np.ascontiguousarray(codes, dtype=X.dtype)
