@@ -254,13 +254,7 @@ def omp_direct(U, X, k, tol=0.0):
     indices, values : ndarray of shape (n, k)
         As :func:`omp_gram`. ``U Uᵀ`` and ``X Uᵀ`` are computed with BLAS.
     """
-    dtype = _common_float_dtype(U, X)
-    U = np.asarray(U, dtype=dtype)
-    X = np.asarray(X, dtype=dtype)
-    gram = np.ascontiguousarray(U @ U.T)
-    dty = np.ascontiguousarray(X @ U.T)
-    y_sq_norms = np.einsum("ij,ij->i", X, X, dtype=np.float64) if tol > 0 else None
-    return omp_gram(gram, dty, k, tol, y_sq_norms)
+    return omp(np.asarray(U).T, X, k, tol)  # the same products: DᵀD = U Uᵀ, Y D = X Uᵀ
 
 
 def codes_to_dense(indices, values, n_atoms):
