@@ -238,21 +238,9 @@ def omp(D, Y, k, tol=0.0):
 def omp_direct(U, X, k, tol=0.0):
     """Batched OMP with atoms as the rows of ``U`` (SMAF's W-step, csgene's orientation).
 
-    Parameters
-    ----------
-    U : ndarray of shape (m, g)
-        Atoms as rows (``components_``).
-    X : ndarray of shape (n, g)
-        Signals, one per row.
-    k : int
-        Maximum atoms per sample.
-    tol : float, default=0.0
-        Squared residual norm at which a sample stops (0 = only ``k``).
-
-    Returns
-    -------
-    indices, values : ndarray of shape (n, k)
-        As :func:`omp_gram`. ``U Uᵀ`` and ``X Uᵀ`` are computed with BLAS.
+    :func:`omp` with ``D = Uᵀ``: ``U`` of shape (m, g) holds the atoms as rows (``components_``),
+    ``X`` of shape (n, g) the signals; ``k``, ``tol`` and the returned ``indices, values`` (n, k)
+    are as there. ``U Uᵀ`` and ``X Uᵀ`` are computed with BLAS.
     """
     return omp(np.asarray(U).T, X, k, tol)  # the same products: DᵀD = U Uᵀ, Y D = X Uᵀ
 
