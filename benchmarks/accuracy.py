@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from csgene.experiment import ExperimentConfig, format_table, run_experiment, summarize
+from csgene.experiment import ExperimentConfig, run_experiment
+from csgene.results import format_table, summarize
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "archs4_slice_a.h5"
 SPACES = ("clip99", "log1p", "minmax")

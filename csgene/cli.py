@@ -18,13 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ._device import DEVICE_HELP, DEVICES
 from ._version import __version__
 from ._validation import MAX_SEED, check_seed, check_snr
 from .exceptions import CsgeneError, InputError
 
-# csgene_kernels.device.DEVICES, not imported: csgene_kernels loads numba, which --help need not
-DEVICES = ("cpu", "cuda", "auto")
-DEVICE_HELP = "auto (default): CUDA when a usable GPU is there, else the CPU"
 
 ALLOW_NEGATIVE = ("--allow-negative",)
 ALLOW_NEGATIVE_HELP = "accept negative values (log-ratios, centred data; with --preprocess none or minmax)"
@@ -80,7 +78,8 @@ def _snr(text: str) -> float:
 
 
 def cmd_run(args) -> int:
-    from .experiment import ExperimentConfig, format_table, run_experiment, summarize
+    from .experiment import ExperimentConfig, run_experiment
+    from .results import format_table, summarize
     from .methods import default_methods
 
     config = ExperimentConfig(
@@ -115,7 +114,8 @@ def cmd_run(args) -> int:
 
 def cmd_fit(args) -> int:
     from . import io
-    from .pipeline import SAVABLE_METHODS, CompressedSensing
+    from .methods import SAVABLE_METHODS
+    from .pipeline import CompressedSensing
 
     _refuse_overwriting_inputs(args.out, args.data, getattr(args, "design_file", None))
     if args.method not in SAVABLE_METHODS:  # say so before a long fit, not after it
@@ -300,7 +300,7 @@ def cmd_plot(args) -> int:
         return 0
     if not args.results:
         raise InputError("give a results directory (csgene plot DIR) or --heatmap DATA.")
-    from .experiment import read_results
+    from .results import read_results
 
     results = Path(args.results) / "results.csv"
     if not results.exists():
@@ -325,7 +325,7 @@ def _streaming_flags(parser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .experiment import ExperimentConfig
-    from .methods import METHODS
+    from .methods import METHODS, REFERENCE_METHODS, describe_methods
 
     defaults = ExperimentConfig()
     parser = argparse.ArgumentParser(
@@ -341,12 +341,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     run = sub.add_parser("run", parents=[common], help="the seed paper's experiment (methods × d × repeats)",
-                         description="Sweep methods × measurement counts × repeats; write results.csv, "
-                         "summary.csv, run.json and plots to --out. Re-running the same command resumes.")
+                         description="Sweep methods × measurement counts × repeats; write results.csv,\n"
+                         "summary.csv, run.json and plots to --out. Re-running the same command resumes.",
+                         epilog="methods:\n" + describe_methods(),
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--data", help="data file (ARCHS4 .h5, .h5ad, .csv/.tsv(.gz), .npy/.npz); "
                      "default: built-in synthetic data")
     run.add_argument("--methods", type=_name_list,
-                     help=f"comma list of {', '.join(METHODS)} (default: all available)")
+                     help=f"comma list of the methods below (default: all available but "
+                          f"{', '.join(REFERENCE_METHODS)})")
     run.add_argument("--measurements", type=_int_list, default=defaults.measurements,
                      help="comma list of d (default 20,50,100,200,300)")
     run.add_argument("--repeats", type=int, default=defaults.repeats, help="train/test splits (default 3)")

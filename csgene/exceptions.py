@@ -23,3 +23,7 @@ class ModelFileError(CsgeneError, ValueError):
 
 class MissingDependencyError(CsgeneError, ImportError):
     """An optional extra is needed for this feature; the message names the ``pip install``."""
+
+
+class DeviceUnavailableError(InputError, RuntimeError):
+    """``device='cuda'`` was asked for, but no usable GPU (or driver, or CUDA build of torch) is here."""

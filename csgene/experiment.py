@@ -12,13 +12,13 @@ Protocol of one repeat (each repeat draws a new split, designs and noise from ``
    the training mean profile. The row ``measurement-space`` scores the similarity of samples
    computed from the measurements alone (no recovery).
 
-Rows are written to ``results.csv`` as each finishes, by atomic replacement of the file, so
+Rows are written to ``results.csv`` (its columns, reading, writing and the summary are in
+:mod:`csgene.results`) as each finishes, by atomic replacement of the file, so
 an interrupted run leaves a valid file and the same command resumes where it stopped.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import logging
@@ -33,34 +33,24 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from ._atomic import atomic_open
+from ._device import resolve_device
 from ._validation import check_positive_int, check_seed, check_snr, check_unique
 from .exceptions import InputError
 from .methods import METHODS, make_method
+from .plot import plot_results, plot_training_curves
+from .results import (
+    MEASUREMENT_SPACE,
+    METRIC_COLUMNS,
+    RESULT_COLUMNS,
+    SUMMARY_COLUMNS,
+    read_results,
+    summarize,
+    write_csv_atomic,
+    write_json_atomic,
+)
 
 log = logging.getLogger(__name__)
 
-METRIC_COLUMNS = (
-    "pearson_sample",
-    "pearson_sample_centered",
-    "distance_corr",
-    "pearson_gene",
-    "spearman_sample",
-    "spearman_gene",
-)
-RESULT_COLUMNS = (
-    "method",
-    "n_measurements",
-    "repeat",
-    *METRIC_COLUMNS,
-    "fit_seconds",
-    "recover_seconds",
-    "n_train",
-    "n_test",
-    "n_genes",
-    "error",
-)
-MEASUREMENT_SPACE = "measurement-space"
 #: Settings that do not change results and may differ when resuming.
 NON_RESULT_SETTINGS = ("quiet", "out")
 
@@ -195,47 +185,6 @@ def load_data(config: ExperimentConfig):
     }
 
 
-# --------------------------------------------------------------------------- results file
-
-
-def read_results(path: Path) -> list[dict]:
-    """Rows of a results.csv as dicts (numbers parsed), or [] when absent."""
-    if not path.exists():
-        return []
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    for row in rows:
-        for key, value in row.items():
-            if key in ("method", "error"):
-                continue
-            row[key] = float(value) if value not in ("", None) else float("nan")
-        row["n_measurements"] = int(row["n_measurements"])
-        row["repeat"] = int(row["repeat"])
-    return rows
-
-
-def write_csv_atomic(path: Path, rows: list[dict], columns) -> None:
-    """Write rows to ``path`` through a temporary file and an atomic rename."""
-    with atomic_open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _fmt(row.get(k)) for k in columns})
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    with atomic_open(path, "w") as fh:
-        json.dump(obj, fh, indent=2, default=str)
-
-
-def _fmt(value):
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return "" if np.isnan(value) else f"{value:.6g}"
-    return value
-
-
 # --------------------------------------------------------------------------- run
 
 
@@ -322,7 +271,6 @@ def run_experiment(config: ExperimentConfig, out: str | os.PathLike, *, quiet: b
 
     Returns the rows of results.csv.
     """
-    from csgene_kernels.device import resolve_device  # loads numba: here, so `csgene --help` stays quick
     from tqdm.auto import tqdm
 
     from .measure import make_design, measure
@@ -447,8 +395,6 @@ def run_experiment(config: ExperimentConfig, out: str | os.PathLike, *, quiet: b
     run_info.update(complete=True, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     write_json_atomic(out / "run.json", run_info)
     try:
-        from .plot import plot_results, plot_training_curves
-
         plot_results(rows, out)
         plot_training_curves(out / TRAINING_DIR, out / "training.png")
     except Exception as exc:  # plots are a convenience; never lose a finished run over them
@@ -493,62 +439,3 @@ def _recover_and_score(method, A, Y, X_test, mean_profile, snr, seed, fit_second
         log.warning("method %s failed at d=%d: %s", getattr(method, "name", method), A.shape[0], exc)
         out["error"] = f"{type(exc).__name__}: {exc}"
     return out
-
-
-# --------------------------------------------------------------------------- summary
-
-
-SUMMARY_COLUMNS = ("method", "n_measurements", "n_repeats") + tuple(
-    f"{m}_{s}" for m in METRIC_COLUMNS + ("fit_seconds", "recover_seconds") for s in ("mean", "sd")
-)
-
-
-def summarize(rows: list[dict]) -> list[dict]:
-    """Mean and sample standard deviation over repeats per (method, n_measurements)."""
-    groups: dict[tuple, list[dict]] = {}
-    for row in rows:
-        groups.setdefault((row["method"], int(row["n_measurements"])), []).append(row)
-    order = {m: i for i, m in enumerate(METHODS + (MEASUREMENT_SPACE,))}
-    out = []
-    for (method, d), group in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0][0], kv[0][1])):
-        entry = {"method": method, "n_measurements": d, "n_repeats": len(group)}
-        for metric in METRIC_COLUMNS + ("fit_seconds", "recover_seconds"):
-            values = np.array([_as_float(r.get(metric)) for r in group], dtype=float)
-            values = values[~np.isnan(values)]
-            entry[f"{metric}_mean"] = float(values.mean()) if values.size else float("nan")
-            entry[f"{metric}_sd"] = float(values.std(ddof=1)) if values.size > 1 else float("nan")
-        out.append(entry)
-    return out
-
-
-def _as_float(value) -> float:
-    if value is None or value == "":
-        return float("nan")
-    return float(value)
-
-
-def format_table(summary: list[dict], metric: str = "pearson_sample") -> str:
-    """A table like the seed paper's Tables 2 and 3: methods × d, cells mean ± sd."""
-    ds = sorted({int(s["n_measurements"]) for s in summary})
-    methods = list(dict.fromkeys(s["method"] for s in summary))
-    cells = {(s["method"], int(s["n_measurements"])): s for s in summary}
-    header = ["method"] + [f"d={d}" for d in ds]
-    lines = []
-    for method in methods:
-        line = [method]
-        for d in ds:
-            s = cells.get((method, d))
-            mean = s.get(f"{metric}_mean", float("nan")) if s else float("nan")
-            sd = s.get(f"{metric}_sd", float("nan")) if s else float("nan")
-            if np.isnan(mean):
-                line.append("-")
-            elif np.isnan(sd):
-                line.append(f"{mean:.3f}")
-            else:
-                line.append(f"{mean:.3f} ± {sd:.3f}")
-        if any(c != "-" for c in line[1:]):
-            lines.append(line)
-    widths = [max(len(str(r[i])) for r in [header] + lines) for i in range(len(header))]
-    fmt = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths))  # noqa: E731
-    rule = "-" * len(fmt(header))
-    return "\n".join([f"{metric} (mean ± sd over repeats)", rule, fmt(header), rule] + [fmt(r) for r in lines])

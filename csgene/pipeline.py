@@ -34,7 +34,7 @@ from ._version import __version__
 from .exceptions import InputError, ModelFileError
 from .io import ExpressionData
 from .measure import design_fingerprint, make_design, measure
-from .methods import DictionaryMethod, make_method
+from .methods import SAVABLE_METHODS, DictionaryMethod, make_method
 from .preprocess import PreprocessChain, make_preprocessor
 
 MODEL_FORMAT = "csgene-model"
@@ -51,8 +51,6 @@ RECOVERY_BOUNDS_NOTE = (
     "and in the log space of a log1p/log1p-cpm step at its training maximum + log(2) (at most about "
     "twice the largest training value); then at 0 when the training data were nonnegative"
 )
-SAVABLE_METHODS = ("mean", "ridge", "gaussian", "svd", "topk-svd", "ksvd", "snmf", "smaf", "smaf-centered",
-                   "mlp", "vae", "gan", "smaf-reference", "snmf-reference")
 
 
 class CompressedSensing(BaseEstimator):

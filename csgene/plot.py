@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_path
+from .results import summarize
 
 PLOTTED_METRICS = ("pearson_sample", "pearson_sample_centered", "distance_corr", "pearson_gene")
 
@@ -32,7 +33,7 @@ def plot_results(rows: list[dict], out_dir, metrics=PLOTTED_METRICS) -> list[Pat
     Parameters
     ----------
     rows : list of dict
-        Rows of results.csv (:func:`csgene.experiment.read_results`).
+        Rows of results.csv (:func:`csgene.results.read_results`).
     out_dir : path
         Directory for ``<metric>.png``.
 
@@ -40,7 +41,6 @@ def plot_results(rows: list[dict], out_dir, metrics=PLOTTED_METRICS) -> list[Pat
     -------
     list of Path
     """
-    from .experiment import summarize
 
     plt = _pyplot()
     out_dir = Path(out_dir)

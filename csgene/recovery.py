@@ -25,8 +25,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from csgene_kernels.device import kernels, resolve_device
 
+from ._device import kernels
 from ._validation import check_matrix, check_positive_float, check_positive_int, check_same_width
 from .exceptions import InputError
 
@@ -104,7 +104,7 @@ class SparseDecoder(BaseEstimator):
         check_positive_float(self.ridge, "ridge", allow_zero=True)
         check_positive_float(self.noise_variance, "noise_variance", allow_zero=True)
         check_positive_float(self.alpha, "alpha", allow_zero=self.method not in ("lasso", "nnlasso"))
-        self.kernels_ = kernels(resolve_device(self.device))
+        self.kernels_ = kernels(self.device)
         self.components_ = np.ascontiguousarray(U)
         self.design_ = np.ascontiguousarray(A)
         if mean is not None:

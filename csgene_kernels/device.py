@@ -9,7 +9,13 @@ Usage in csgene's Python layer::
 
 Both kernel sets take the same arguments (numpy arrays in, numpy arrays out; the CUDA set also
 takes device arrays and then returns device arrays). Nothing here imports ``numba.cuda`` until
-``"cuda"`` or ``"auto"`` is resolved, so importing csgene never pays for it.
+``"cuda"`` or ``"auto"`` is resolved, so importing csgene never pays for it, and nothing here
+imports numba at all until a device is resolved (the command line reads :data:`DEVICES`).
+
+The kernels are the ground floor: they never import the csgene package. Their errors are the
+:class:`DeviceError` family below (plain ``ValueError``/``ImportError``/``RuntimeError``
+subclasses); csgene's :mod:`csgene._device` turns them into csgene's own exceptions with the
+same messages.
 """
 
 from __future__ import annotations
@@ -17,8 +23,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import types
-
-from csgene.exceptions import CsgeneError, InputError, MissingDependencyError
 
 DEVICES = ("cpu", "cuda", "auto")
 
@@ -30,7 +34,19 @@ KERNEL_NAMES = ("omp_gram", "omp", "omp_direct", "nnlasso_gram", "nnlasso_constr
 ALLOW_SIMULATOR_ENV = "CSGENE_ALLOW_CUDASIM"
 
 
-class DeviceUnavailableError(CsgeneError, RuntimeError):
+class DeviceError(Exception):
+    """Base of the errors :func:`resolve_device` raises; each message names the fix."""
+
+
+class UnknownDeviceError(DeviceError, ValueError):
+    """``device`` is not one of :data:`DEVICES`."""
+
+
+class CudaMissingError(DeviceError, ImportError):
+    """CUDA was asked for and numba-cuda (extra ``cuda``) is not installed."""
+
+
+class DeviceUnavailableError(DeviceError, RuntimeError):
     """CUDA was asked for, numba-cuda is installed, but no usable GPU or driver was found."""
 
 
@@ -81,16 +97,16 @@ def resolve_device(device="auto") -> str:
 
     Raises
     ------
-    InputError
+    UnknownDeviceError
         ``device`` is not one of the three names.
-    MissingDependencyError
+    CudaMissingError
         ``"cuda"`` was asked for and numba-cuda is not installed.
     DeviceUnavailableError
         ``"cuda"`` was asked for and no GPU or driver is usable.
     """
     if not isinstance(device, str) or device.lower() not in DEVICES:
-        raise InputError(f"device must be one of {', '.join(map(repr, DEVICES))}; got {device!r}. "
-                         f"Pass device='cpu', 'cuda' or 'auto'.")
+        raise UnknownDeviceError(f"device must be one of {', '.join(map(repr, DEVICES))}; got {device!r}. "
+                                 f"Pass device='cpu', 'cuda' or 'auto'.")
     device = device.lower()
     if device == "cpu":
         return "cpu"
@@ -100,7 +116,7 @@ def resolve_device(device="auto") -> str:
     if device == "auto":
         return "cpu"
     if problem == "missing numba-cuda":
-        raise MissingDependencyError(
+        raise CudaMissingError(
             "device='cuda' needs numba-cuda, which is not installed. "
             "Install it with: pip install 'csgene[cuda]' (or use device='cpu')")
     raise DeviceUnavailableError(f"device='cuda' cannot be used: {problem}.")

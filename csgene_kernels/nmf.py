@@ -30,22 +30,16 @@ import numba
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .config import CACHE, FASTMATH
+from .config import CACHE, CHECK_EVERY, DENOMINATOR_FLOOR, FASTMATH
 
 # numba accepts a set (not a frozenset) of fastmath flags.
 _FASTMATH = set(FASTMATH)
-
-#: Iterations between objective evaluations (and convergence checks), as in scikit-learn.
-CHECK_EVERY = 10
 
 #: Element-wise updates with fewer elements run on the calling thread. They cost O((n + p)·r)
 #: against the O(n·p·r) BLAS products, and a parallel region entered right after a threaded
 #: GEMM waits for BLAS's spinning workers: for 5,000 × 100 on 2 busy cores, serial 0.7 ms
 #: against a 9–18 ms median for 2 threads (0.3 ms when the machine is idle).
 PARALLEL_MIN_ELEMENTS = 1 << 22
-
-#: Floor of the update denominators (scikit-learn's EPSILON).
-DENOMINATOR_FLOOR = float(np.finfo(np.float32).eps)
 
 
 @numba.njit(cache=CACHE, fastmath=_FASTMATH, inline="always")

@@ -31,7 +31,7 @@ import numba
 import numpy as np
 import scipy.sparse
 
-from .config import CACHE, FASTMATH
+from .config import CACHE, DESCENT_FACTOR, FASTMATH, LAM_MIN_RATIO
 
 # numba accepts a set (not a frozenset) of fastmath flags.
 _FASTMATH = set(FASTMATH)
@@ -39,18 +39,11 @@ _FASTMATH = set(FASTMATH)
 #: Targets per parallel work item; each item allocates one workspace.
 TARGETS_PER_BLOCK = 64
 
-#: The constrained search gives up (flags the target infeasible) below λ_max · LAM_MIN_RATIO.
-LAM_MIN_RATIO = 1e-6
-
 #: Designs with at most this fraction of nonzeros get sparse products in :func:`nnlasso`.
 SPARSE_DESIGN_DENSITY = 0.1
 
 #: Targets per block of the sparse-design product (an (m, block) buffer per block).
 _COV_BLOCK = 256
-
-#: Factor by which λ falls while no feasible solution has been found.
-_DESCENT_FACTOR = 0.1
-
 
 # --------------------------------------------------------------------------------------------
 # one target
@@ -160,7 +153,7 @@ def _first_lam(gram, cov_t, init_t, use_init, lam_max, u, q):
 
     A warm start that solved the penalised problem at some λ has ``q_j = λ`` on its support,
     so the u-weighted mean of q there estimates that λ. Without a usable warm start: u = 0 and
-    λ_max · _DESCENT_FACTOR.
+    λ_max · DESCENT_FACTOR.
     """
     _load_start(gram, cov_t, init_t, use_init, u, q)
     if use_init:
@@ -174,7 +167,7 @@ def _first_lam(gram, cov_t, init_t, use_init, lam_max, u, q):
         for j in range(u.shape[0]):
             u[j] = 0.0
             q[j] = cov_t[j]
-    return lam_max * _DESCENT_FACTOR
+    return lam_max * DESCENT_FACTOR
 
 
 @numba.njit(cache=CACHE, fastmath=_FASTMATH)
@@ -229,7 +222,7 @@ def _solve_constrained_target(gram, cov_t, x_sq_norm, eps, init_t, use_init, u, 
                 break
             lam = _next_lam(lam_feasible, f_feasible, lam_infeasible, f_infeasible)
         else:
-            lam = max(lam * _DESCENT_FACTOR, lam_floor)
+            lam = max(lam * DESCENT_FACTOR, lam_floor)
     if found:
         return lam_feasible, True
     for j in range(m):  # the smallest-λ solution tried, flagged
@@ -302,6 +295,16 @@ def _prepare(gram, cov, x_sq_norms, init):
     else:
         init = np.ascontiguousarray(init, dtype=cov.dtype)
     return gram, cov, x_sq_norms, init
+
+
+def lambda_floor(cov):
+    """λ_max · LAM_MIN_RATIO per target: the smallest λ :func:`nnlasso_constrained_gram` tries.
+
+    ``cov`` is (n_targets, n_atoms), row t = Dᵀ x_t; λ_max is its row maximum (at least 0), the λ
+    at which u = 0 is the solution. A penalised solve at this λ is the constrained search's
+    answer for a target that misses its budget even there.
+    """
+    return np.maximum(cov.max(axis=1), 0.0) * LAM_MIN_RATIO
 
 
 def nnlasso_gram(gram, cov, x_sq_norms, lam, init=None, max_iter=1000, tol=1e-6):

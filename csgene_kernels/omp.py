@@ -24,18 +24,13 @@ import math
 import numba
 import numpy as np
 
-from .config import CACHE, FASTMATH, OMP_DEPENDENCE_TOL
+from .config import CACHE, DEPENDENCE_EPS_FACTOR, FASTMATH, OMP_DEPENDENCE_TOL
 
 # numba accepts a set (not a frozenset) of fastmath flags.
 _FASTMATH = set(FASTMATH)
 
 #: Samples per parallel work item; each item allocates one workspace.
 SAMPLES_PER_BLOCK = 64
-
-#: Multiple of the dtype's machine epsilon under which a Cholesky pivot (relative to the atom's
-#: squared norm) means "dependent atom"; float32 pivots carry rounding noise far above
-#: ``OMP_DEPENDENCE_TOL``.
-_DEPENDENCE_EPS_FACTOR = 100.0
 
 
 @numba.njit(cache=CACHE, fastmath=_FASTMATH, inline="always")
@@ -203,7 +198,7 @@ def omp_gram(gram, dty, k, tol=0.0, y_sq_norms=None):
     indices = np.full((n, k), -1, dtype=np.int64)
     values = np.zeros((n, k), dtype=dty.dtype)
     _omp_gram_kernel(gram, dty, min(k, m), use_tol, float(tol), norms, eps,
-                     max(OMP_DEPENDENCE_TOL, _DEPENDENCE_EPS_FACTOR * eps), indices, values)
+                     max(OMP_DEPENDENCE_TOL, DEPENDENCE_EPS_FACTOR * eps), indices, values)
     return indices, values
 
 
@@ -243,29 +238,11 @@ def omp(D, Y, k, tol=0.0):
 def omp_direct(U, X, k, tol=0.0):
     """Batched OMP with atoms as the rows of ``U`` (SMAF's W-step, csgene's orientation).
 
-    Parameters
-    ----------
-    U : ndarray of shape (m, g)
-        Atoms as rows (``components_``).
-    X : ndarray of shape (n, g)
-        Signals, one per row.
-    k : int
-        Maximum atoms per sample.
-    tol : float, default=0.0
-        Squared residual norm at which a sample stops (0 = only ``k``).
-
-    Returns
-    -------
-    indices, values : ndarray of shape (n, k)
-        As :func:`omp_gram`. ``U Uᵀ`` and ``X Uᵀ`` are computed with BLAS.
+    :func:`omp` with ``D = Uᵀ``: ``U`` of shape (m, g) holds the atoms as rows (``components_``),
+    ``X`` of shape (n, g) the signals; ``k``, ``tol`` and the returned ``indices, values`` (n, k)
+    are as there. ``U Uᵀ`` and ``X Uᵀ`` are computed with BLAS.
     """
-    dtype = _common_float_dtype(U, X)
-    U = np.asarray(U, dtype=dtype)
-    X = np.asarray(X, dtype=dtype)
-    gram = np.ascontiguousarray(U @ U.T)
-    dty = np.ascontiguousarray(X @ U.T)
-    y_sq_norms = np.einsum("ij,ij->i", X, X, dtype=np.float64) if tol > 0 else None
-    return omp_gram(gram, dty, k, tol, y_sq_norms)
+    return omp(np.asarray(U).T, X, k, tol)  # the same products: DᵀD = U Uᵀ, Y D = X Uᵀ
 
 
 def codes_to_dense(indices, values, n_atoms):

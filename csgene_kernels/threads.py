@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 
-import numba
 from threadpoolctl import threadpool_limits
 
 
@@ -33,6 +32,8 @@ def limit_threads(numba_threads: int | None = None, blas_threads: int | None = N
     blas_threads : int, optional
         Cap for BLAS/OpenMP pools (through threadpoolctl). ``None`` leaves them.
     """
+    import numba  # here, not at the top: csgene_kernels.device must import without numba
+
     previous = numba.get_num_threads()
     blas_ctx = threadpool_limits(blas_threads) if blas_threads is not None else contextlib.nullcontext()
     try:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from csgene.datasets import make_expression
-from csgene.experiment import RESULT_COLUMNS
+from csgene.results import RESULT_COLUMNS
 
 PNG = b"\x89PNG\r\n\x1a\n"
 SMALL_RUN = ["--samples", "120", "--genes", "60", "--measurements", "10,20", "--repeats", "1", "--quiet"]

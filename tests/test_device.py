@@ -1,4 +1,5 @@
-"""csgene_kernels.device: resolve_device and kernels (CPU here; CUDA only with a real GPU)."""
+"""csgene_kernels.device: resolve_device and kernels (CPU here; CUDA only with a real GPU), and
+csgene._device, which turns the kernels' errors into csgene's with the same messages."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import sys
 
 import pytest
 
-from csgene.exceptions import CsgeneError, InputError, MissingDependencyError
+from csgene import _device
+from csgene.exceptions import CsgeneError, DeviceUnavailableError, InputError, MissingDependencyError
 from csgene_kernels import device as dev
 from csgene_kernels import nmf, nnlasso, omp, reconstruct
 
@@ -23,8 +25,13 @@ def test_cpu_is_cpu():
 
 @pytest.mark.parametrize("bad", ["gpu", "", "cuda:0", None, 0])
 def test_bad_device_is_input_error(bad):
-    with pytest.raises(InputError, match="device must be one of"):
+    with pytest.raises(dev.UnknownDeviceError, match="device must be one of") as kernel_error:
         dev.resolve_device(bad)
+    assert isinstance(kernel_error.value, ValueError) and not isinstance(kernel_error.value, CsgeneError)
+    for resolve in (_device.resolve_device, _device.kernels, _device.check_device):
+        with pytest.raises(InputError) as info:
+            resolve(bad)
+        assert str(info.value) == str(kernel_error.value)
 
 
 def test_auto_matches_what_is_there():
@@ -36,17 +43,22 @@ def test_cuda_without_gpu_is_a_clear_error():
     if _gpu_usable():
         assert dev.resolve_device("cuda") == "cuda"
         return
-    with pytest.raises(CsgeneError) as info:
+    with pytest.raises(dev.DeviceError) as kernel_error:
         dev.resolve_device("cuda")
+    with pytest.raises(CsgeneError) as info:
+        _device.resolve_device("cuda")
     message = str(info.value)
+    assert message == str(kernel_error.value)
     assert "device='cuda'" in message
     assert ("pip install 'csgene[cuda]'" in message) or ("device='cpu'" in message)
 
 
 def test_missing_numba_cuda_names_the_extra(monkeypatch):
     monkeypatch.setattr(dev, "_numba_cuda_installed", lambda: False)
-    with pytest.raises(MissingDependencyError, match=r"pip install 'csgene\[cuda\]'"):
+    with pytest.raises(dev.CudaMissingError, match=r"pip install 'csgene\[cuda\]'"):
         dev.resolve_device("cuda")
+    with pytest.raises(MissingDependencyError, match=r"pip install 'csgene\[cuda\]'"):
+        _device.kernels("cuda")
     assert dev.resolve_device("auto") == "cpu"
 
 
@@ -57,6 +69,8 @@ def test_simulator_needs_opt_in(monkeypatch):
     assert dev.resolve_device("auto") == "cpu"
     with pytest.raises(dev.DeviceUnavailableError, match="CSGENE_ALLOW_CUDASIM"):
         dev.resolve_device("cuda")
+    with pytest.raises(DeviceUnavailableError, match="CSGENE_ALLOW_CUDASIM"):
+        _device.resolve_device("cuda")
     monkeypatch.setenv(dev.ALLOW_SIMULATOR_ENV, "1")
     assert dev.resolve_device("auto") == "cuda"
 
@@ -78,6 +92,18 @@ def test_kernels_auto_without_gpu_is_cpu():
     if _gpu_usable():
         pytest.skip("a GPU is usable here: 'auto' is CUDA (covered by test_cuda_kernels)")
     assert dev.kernels("auto").omp_gram is omp.omp_gram
+
+
+def test_kernels_import_nothing_from_csgene():
+    code = ("import sys, csgene_kernels, csgene_kernels.device, csgene_kernels.omp, csgene_kernels.nnlasso, "
+            "csgene_kernels.nmf, csgene_kernels.reconstruct, csgene_kernels.testing; "
+            "sys.exit(any(m == 'csgene' or m.startswith('csgene.') for m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_device_names_import_without_numba():
+    code = "import sys, csgene._device; sys.exit('numba' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
 def test_importing_kernels_does_not_import_numba_cuda():

@@ -52,6 +52,12 @@ SIMULATED = textwrap.dedent("""
         decoder = SparseDecoder("omp", sparsity=2, noise_variance=0.01, activity_variance=np.ones(6),
                                 device=device).fit(A, p.U)
         out[device] = decoder.recover(p.X @ A.T).tolist()
+    from csgene.dictionary import KSVD, SparseNMF
+    X = np.abs(p.X) + 0.1
+    for device in ("cpu", "cuda"):  # the learners reach their kernels through kernels(device) too
+        ksvd = KSVD(4, sparsity=2, max_iter=2, random_state=0, device=device).fit(X)
+        snmf = SparseNMF(4, max_iter=20, random_state=0, device=device).fit(X)
+        out["ksvd_" + device], out["snmf_" + device] = ksvd.components_.tolist(), snmf.components_.tolist()
     print(json.dumps(out))
 """)
 
@@ -64,3 +70,6 @@ def test_decoder_on_the_cuda_simulator_matches_cpu():
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     np.testing.assert_allclose(np.array(result["cuda"]), np.array(result["cpu"]), rtol=1e-6, atol=1e-8)
+    for learner in ("ksvd", "snmf"):
+        np.testing.assert_allclose(np.array(result[learner + "_cuda"]), np.array(result[learner + "_cpu"]),
+                                   rtol=1e-5, atol=1e-7)

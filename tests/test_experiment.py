@@ -4,19 +4,12 @@ import csv
 import json
 
 import numpy as np
-from csgene_kernels.device import resolve_device
 import pytest
 
+from csgene._device import resolve_device
 from csgene.exceptions import InputError
-from csgene.experiment import (
-    MEASUREMENT_SPACE,
-    RESULT_COLUMNS,
-    ExperimentConfig,
-    format_table,
-    read_results,
-    run_experiment,
-    summarize,
-)
+from csgene.experiment import ExperimentConfig, run_experiment
+from csgene.results import MEASUREMENT_SPACE, RESULT_COLUMNS, format_table, read_results, summarize
 
 
 def small_config(**kw):
@@ -36,13 +29,19 @@ def test_run_writes_every_row_summary_and_plots(tmp_path):
     assert len(on_disk) == len(rows)
     keys = {(r["method"], r["n_measurements"], r["repeat"]) for r in on_disk}
     assert ("svd", "20", "1") in keys and (MEASUREMENT_SPACE, "10", "0") in keys
-    for row in on_disk:
-        assert row["error"] == ""
-        if row["method"] == MEASUREMENT_SPACE:
-            assert -1 <= float(row["distance_corr"]) <= 1 and row["pearson_sample"] == ""
-        else:
-            for metric in ("pearson_sample", "pearson_sample_centered", "distance_corr", "pearson_gene"):
-                assert -1 <= float(row[metric]) <= 1
+    assert all(row["error"] == "" for row in on_disk)
+    by = {_key(r): r for r in rows}
+    for (method, d, rep), row in by.items():
+        mean_row = by[("mean", d, rep)]
+        if method == MEASUREMENT_SPACE:  # similarity from the measurements alone: no profiles
+            assert 0 < row["distance_corr"] <= 1 and np.isnan(row["pearson_sample"])
+        elif method == "mean":  # one constant prediction, whatever the measurements
+            assert row["pearson_sample"] == by[("mean", 10, rep)]["pearson_sample"]
+            assert row["pearson_sample_centered"] == row["distance_corr"] == row["pearson_gene"] == 0
+        else:  # ridge, svd: recover something of each sample beyond the mean, per sample and per gene
+            assert mean_row["pearson_sample"] < row["pearson_sample"] <= 1
+            assert 0.3 < row["pearson_sample_centered"] <= 1 and 0.3 < row["pearson_gene"] <= 1
+            assert 0.1 < row["distance_corr"] <= 1
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["complete"] and run["config"]["seed"] == 3 and "numba" in run["versions"]
     assert run["device"] == resolve_device(small_config().device)  # what "auto"/"cpu" became here
@@ -81,7 +80,7 @@ def test_resume_completes_a_partial_results_file(tmp_path):
     run_experiment(small_config(), partial_dir, quiet=True)
     rows = read_results(partial_dir / "results.csv")
     kept = rows[:5]  # as if interrupted after five rows
-    from csgene.experiment import write_csv_atomic
+    from csgene.results import write_csv_atomic
 
     write_csv_atomic(partial_dir / "results.csv", kept, RESULT_COLUMNS)
     resumed = run_experiment(small_config(), partial_dir, quiet=True)

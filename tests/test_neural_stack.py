@@ -16,6 +16,7 @@ def _mse(a, b):
 
 
 def test_stack_folds_are_disjoint_and_refiner_beats_ridge_and_smaf():
+    """Out-of-fold folds partition the training set; the stack's error is below SMAF's and 1% below ridge's."""
     data = make_expression(n_samples=360, n_genes=120, n_modules=10, random_state=0)
     X = np.log1p(data.counts)
     train, test = X[:300], X[300:]
@@ -30,5 +31,5 @@ def test_stack_folds_are_disjoint_and_refiner_beats_ridge_and_smaf():
     smaf_only = _mse(stack.smaf_.recover(Y), test)
     ridge = _mse(RidgeDecoder(random_state=0).fit(train).fit_design(A, snr=4.0, random_state=3).recover(Y), test)
     assert stacked < smaf_only
-    assert stacked < 1.05 * ridge
+    assert stacked < 0.99 * ridge  # here 0.97 × ridge: the refiner adds to ridge, not just matches it
     assert min(stack.history_["val"]) <= stack.history_["val"][0]

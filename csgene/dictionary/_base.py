@@ -10,8 +10,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from csgene_kernels.omp import codes_to_dense, omp_direct
+from csgene_kernels.omp import codes_to_dense
 
+from .._device import kernels
 from .._validation import check_matrix, check_positive_int, check_same_width
 from ..exceptions import InputError
 
@@ -147,12 +148,13 @@ class OMPTransformMixin(DictionaryMixin):
         codes : ndarray of shape (n_samples, n_components_)
         """
         X = self._check_new(X)
-        return omp_codes(self.components_, X - self.mean_, self._transform_sparsity())
+        return omp_codes(self.components_, X - self.mean_, self._transform_sparsity(),
+                         kernels(getattr(self, "device", "cpu")))
 
 
-def omp_codes(components: np.ndarray, X: np.ndarray, k: int) -> np.ndarray:
+def omp_codes(components: np.ndarray, X: np.ndarray, k: int, kern=None) -> np.ndarray:
     """Dense (n_samples, n_atoms) OMP codes of X on the rows of ``components``."""
     components = np.ascontiguousarray(components)
     X = np.ascontiguousarray(X, dtype=components.dtype)
-    indices, values = omp_direct(components, X, k)
+    indices, values = (kern or kernels("cpu")).omp_direct(components, X, k)
     return codes_to_dense(indices, values, components.shape[0])

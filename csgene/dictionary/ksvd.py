@@ -13,9 +13,10 @@ import time
 import numpy as np
 import scipy.linalg
 
-from csgene_kernels.omp import codes_to_dense, omp_direct
+from csgene_kernels.omp import codes_to_dense
 from csgene_kernels.threads import limit_threads
 
+from .._device import kernels
 from .._validation import check_positive_float, check_positive_int, check_random_state
 from ..exceptions import InputError
 from ._base import (
@@ -103,6 +104,8 @@ class KSVD(OMPTransformMixin):
     init : {"data", "random"}, default="data"
         Starting atoms: distinct normalised training samples, or Gaussian noise.
     random_state : int, RandomState or None
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where the OMP coding step runs (:func:`csgene._device.kernels`).
 
     Attributes
     ----------
@@ -131,6 +134,7 @@ class KSVD(OMPTransformMixin):
         center=False,
         init="data",
         random_state=None,
+        device="cpu",
     ):
         self.n_components = n_components
         self.sparsity = sparsity
@@ -139,6 +143,7 @@ class KSVD(OMPTransformMixin):
         self.center = center
         self.init = init
         self.random_state = random_state
+        self.device = device
 
     def fit(self, X, y=None):
         """Learn the dictionary from X (n_samples, n_genes); returns self."""
@@ -148,6 +153,7 @@ class KSVD(OMPTransformMixin):
         max_iter = check_positive_int(self.max_iter, "max_iter")
         tol = check_positive_float(self.tol, "tol", allow_zero=True)
         rng = check_random_state(self.random_state)
+        kern = kernels(self.device)
 
         self.mean_ = training_mean(X, self.center)
         Xc = np.ascontiguousarray(X - self.mean_)
@@ -156,7 +162,7 @@ class KSVD(OMPTransformMixin):
         self.history_ = []
         for _ in range(max_iter):
             start = time.perf_counter()
-            indices, values = omp_direct(atoms, Xc, sparsity)
+            indices, values = kern.omp_direct(atoms, Xc, sparsity)
             codes = codes_to_dense(indices, values, n_components)
             residual = Xc - codes @ atoms
             coding_error = relative_error(residual, x_norm)

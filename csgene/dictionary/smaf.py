@@ -55,11 +55,11 @@ import time
 import numpy as np
 from scipy.stats import entropy
 
-from csgene_kernels.nmf import nmf_init, nmf_mu
-from csgene_kernels.device import kernels, resolve_device
-from csgene_kernels.nnlasso import LAM_MIN_RATIO
+from csgene_kernels.nmf import nmf_init
+from csgene_kernels.nnlasso import lambda_floor
 from csgene_kernels.omp import codes_to_dense
 
+from .._device import kernels
 from .._validation import check_positive_float, check_positive_int, check_random_state
 from ..exceptions import InputError
 from ._base import (
@@ -99,7 +99,7 @@ def mean_nonzero(sizes: np.ndarray) -> float:
     return float(positive.mean()) if positive.size else 0.0
 
 
-def initial_activities(X: np.ndarray, n_components: int, init: str, rng) -> np.ndarray:
+def initial_activities(X: np.ndarray, n_components: int, init: str, rng, kern=None) -> np.ndarray:
     """Starting W (n_samples, n_modules): uniform random, or the activities of a plain NMF."""
     if init not in SMAF_INITS:
         raise InputError(f"init must be one of {SMAF_INITS}, got {init!r}.")
@@ -107,7 +107,7 @@ def initial_activities(X: np.ndarray, n_components: int, init: str, rng) -> np.n
         return rng.random((X.shape[0], n_components)).astype(X.dtype)
     nonnegative = np.ascontiguousarray(np.maximum(X, 0))  # centred data: start from its positive part
     W, H = nmf_init(nonnegative, n_components, random_state=int(rng.randint(2**31 - 1)))
-    W, _, _, _ = nmf_mu(nonnegative, W, H, max_iter=NMF_INIT_ITER)
+    W, _, _, _ = (kern or kernels("cpu")).nmf_mu(nonnegative, W, H, max_iter=NMF_INIT_ITER)
     return np.ascontiguousarray(W, dtype=X.dtype)
 
 
@@ -133,7 +133,7 @@ def update_modules(X, W, eps, init, *, max_iter, tol, kern=None):
     # give them, but from one solve instead of a descending ladder of them: with a random start
     # most genes are in this case and the ladder dominated the fit time.
     kern = kern or kernels("cpu")
-    lam_floor = np.maximum(cov.max(axis=1), 0.0) * LAM_MIN_RATIO
+    lam_floor = lambda_floor(cov)
     # Most genes get under the budget within a few sweeps (they are searched below, so their
     # floor solution is not needed); only the rest run on, warm, to max_iter sweeps in all.
     # With a random start the floor solve converges slowly (hundreds of sweeps per gene) and
@@ -247,7 +247,7 @@ class SMAF(OMPTransformMixin):
         Genes that vary in training but belong to no module (every component is zero there):
         a module decoder alone predicts them as constants. The usual cause is a small error
         budget met by the other genes; the default Bayesian decoder of
-        :class:`csgene.methods.DictionaryMethod` recovers them from its Gaussian background.
+        :class:`csgene.dictionary_method.DictionaryMethod` recovers them from its Gaussian background.
     activity_sizes_ : ndarray of shape (n_samples,)
         exp-entropy size of each training sample's activities.
     sparsity_ : int
@@ -336,7 +336,7 @@ class SMAF(OMPTransformMixin):
         X = check_training_matrix(X, nonnegative=True, learner="SMAF")
         n_components, sparsity, min_sparsity, lda2, module_bound, activity_bound = self._check_params(X)
         rng = check_random_state(self.random_state)
-        kern = kernels(resolve_device(self.device))
+        kern = kernels(self.device)
         self.mean_ = training_mean(X, self.center)
         Xc = np.ascontiguousarray(X - self.mean_)
         x_sq_total = float(np.einsum("ij,ij->", Xc, Xc, dtype=np.float64))
@@ -345,7 +345,7 @@ class SMAF(OMPTransformMixin):
                 "X (after centering) is all zeros, so there is nothing to factor. Check the "
                 "preprocessing, or use center=False."
             )
-        W = initial_activities(Xc, n_components, self.init, rng)
+        W = initial_activities(Xc, n_components, self.init, rng, kern)
         components = None
         self.history_ = []
         for _ in range(self.max_iter):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from csgene_kernels.nmf import nmf_init, nmf_mu
-from csgene_kernels.nnlasso import nnlasso_gram
+from csgene_kernels.nmf import nmf_init
 
+from .._device import kernels
 from .._validation import check_positive_float, check_positive_int, check_random_state
 from ._base import (
     OMP,
@@ -49,6 +49,9 @@ class SparseNMF(DictionaryMixin):
         Relative objective decrease under which the updates stop.
     random_state : int, RandomState or None
         Seed of the initialisation.
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where the multiplicative updates and the transform's lasso run
+        (:func:`csgene._device.kernels`).
 
     Attributes
     ----------
@@ -76,6 +79,7 @@ class SparseNMF(DictionaryMixin):
         max_iter=200,
         tol=1e-4,
         random_state=None,
+        device="cpu",
     ):
         self.n_components = n_components
         self.l1_components = l1_components
@@ -83,6 +87,7 @@ class SparseNMF(DictionaryMixin):
         self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
+        self.device = device
 
     def fit(self, X, y=None):
         """Factor nonnegative X (n_samples, n_genes); returns self."""
@@ -95,7 +100,7 @@ class SparseNMF(DictionaryMixin):
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
 
         W, H = nmf_init(X, n_components, random_state=seed)
-        W, H, n_iter, objective = nmf_mu(
+        W, H, n_iter, objective = kernels(self.device).nmf_mu(
             X, W, H, l1_W=l1_activities, l1_H=l1_components, max_iter=max_iter, tol=tol
         )
         self.activities_, self.components_ = rescale_unit_components(
@@ -129,5 +134,6 @@ class SparseNMF(DictionaryMixin):
         gram = np.ascontiguousarray(H @ H.T)
         cov = np.ascontiguousarray(X @ H.T)
         x_sq_norms = np.einsum("ij,ij->i", X, X)
-        codes, _ = nnlasso_gram(gram, cov, x_sq_norms, float(self.l1_activities), tol=TRANSFORM_TOL)
+        codes, _ = kernels(self.device).nnlasso_gram(gram, cov, x_sq_norms, float(self.l1_activities),
+                                                     tol=TRANSFORM_TOL)
         return np.ascontiguousarray(codes, dtype=X.dtype)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_path
+from .._validation import check_random_state
 from ..exceptions import InputError
 from . import _arrays, _hdf5, _text
 from ._common import (
@@ -18,7 +19,6 @@ from ._common import (
     check_unique_genes,
     check_values,
     choose_indices,
-    make_rng,
     resolve_request,
     singlecell_keep_mask,
 )
@@ -165,7 +165,7 @@ def _read_selection(
     source, path, samples, genes, n_samples, n_genes, random_state, dtype,
     singlecell_threshold, allow_negative, make_unique,
 ) -> ExpressionData:
-    rng = make_rng(random_state)
+    rng = check_random_state(random_state)
     keep = singlecell_keep_mask(source.singlecell, singlecell_threshold, path)
     sample_request = resolve_request(samples, source.sample_names, "samples", path)
     gene_request = resolve_request(genes, source.gene_names, "genes", path)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validation import check_positive_float, check_positive_int, check_random_state
+from .._validation import check_positive_float, check_positive_int
 from ..exceptions import InputError
 
 #: provenance marks csgene writes into the files it makes and checks when it reads them back
@@ -359,10 +359,6 @@ def singlecell_keep_mask(probability: np.ndarray | None, threshold, path: str) -
             f"Pass singlecell_threshold=None to keep all samples."
         )
     return np.asarray(probability, dtype=np.float64) < threshold
-
-
-def make_rng(random_state):
-    return check_random_state(random_state)
 
 
 # --------------------------------------------------------------------------- values

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_path
+from .._device import check_device
 from .._optional import require
 from .._validation import check_matrix, check_positive_float, check_positive_int, check_random_state, check_snr
 from ..exceptions import InputError, ModelFileError
 
 FEATURE = "the neural decoders"
 FILE_FORMAT = "csgene.neural/1"
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def import_torch():
@@ -32,19 +32,6 @@ def import_torch():
     return require("torch", FEATURE)
 
 
-def resolve_device(device: str):
-    """Return a ``torch.device`` for ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``."""
-    torch = import_torch()
-    if device not in DEVICES:
-        raise InputError(f"device must be one of {DEVICES}, got {device!r}. Use device='auto'.")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise InputError(
-            "device='cuda' was requested but torch sees no CUDA device (torch.cuda.is_available() is "
-            "False). Use device='cpu' or 'auto', or install a CUDA build of torch."
-        )
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(device)
 
 
 def draw_seed(random_state) -> int:
@@ -258,8 +245,7 @@ def split_validation(n: int, fraction: float, seed: int, min_val: int = 1):
 def check_common_params(*, device, verbose, max_epochs=None, batch_size=None, patience=None,
                         lr=None, weight_decay=None, dropout=None, validation_fraction=None):
     """Validate the parameters shared by all neural models (raise InputError naming the fix)."""
-    if device not in DEVICES:
-        raise InputError(f"device must be one of {DEVICES}, got {device!r}. Use device='auto'.")
+    check_device(device)
     if max_epochs is not None:
         check_positive_int(max_epochs, "max_epochs")
     if batch_size is not None:

@@ -21,6 +21,7 @@ import warnings
 
 import numpy as np
 
+from .._device import torch_device
 from .._validation import check_matrix, check_positive_float, check_positive_int
 from ..exceptions import InputError, ModelFileError
 from . import _torch as T
@@ -106,7 +107,7 @@ class _GenerativePrior(T.NeuralMethod):
         X_train = check_matrix(X_train, "X_train", min_rows=10)
         for attr in ("design_", "generator_", "history_", "prior_weight_", "prior_weight_errors_"):
             self.__dict__.pop(attr, None)
-        device = T.resolve_device(self.device)
+        device = torch_device(self.device)
         seed = T.draw_seed(self.random_state)
         train_idx, val_idx = T.split_validation(len(X_train), self.validation_fraction, seed)
         self.standardizer_ = T.Standardizer.fit(X_train[train_idx])
@@ -328,7 +329,7 @@ class _GenerativePrior(T.NeuralMethod):
         params["hidden"] = tuple(params["hidden"])
         params["device"] = device
         self = cls(**params)
-        dev = T.resolve_device(device)
+        dev = torch_device(device)
         self.n_genes_ = int(config["n_genes"])
         for name, module in self._build_modules().items():
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._device import torch_device
 from .._validation import check_matrix
 from ..exceptions import InputError, ModelFileError
 from . import _torch as T
@@ -132,7 +133,7 @@ class MeasurementMLP(T.NeuralMethod):
                              "call fit(X_train) before fit_design.")
         A, snr = self._check_design(A, snr)
         self._check_params()
-        device = T.resolve_device(self.device)
+        device = torch_device(self.device)
         seed = T.draw_seed(self.random_state if random_state is None else random_state)
         A_t = T.to_tensor(A, device)
 
@@ -187,7 +188,7 @@ class MeasurementMLP(T.NeuralMethod):
         params["hidden"] = tuple(params["hidden"])
         params["device"] = device
         self = cls(**params)
-        dev = T.resolve_device(device)
+        dev = torch_device(device)
         n_in, n_genes = config["n_in"], config["n_genes"]
         if self.linear_skip:
             model = T.make_residual_mlp(n_in, n_genes, self.hidden, float(self.dropout))

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._device import torch_device
 from .._validation import check_matrix, check_positive_int
+from ..dictionary import SMAF
+from ..dictionary_method import DictionaryMethod
 from . import _torch as T
 
 
@@ -65,9 +68,6 @@ class SMAFStack(T.NeuralMethod):
         self.verbose = verbose
 
     def _smaf(self, seed):
-        from ..dictionary import SMAF
-        from ..methods import DictionaryMethod
-
         learner = SMAF(self.n_modules, sparsity=self.sparsity, random_state=seed, center=self.center,
                        device=self.device)
         return DictionaryMethod(learner, sparsity=self.sparsity, name="smaf", device=self.device)
@@ -101,7 +101,7 @@ class SMAFStack(T.NeuralMethod):
         self._require_fitted("smaf_", "fit(X_train)")
         A, snr = self._check_design(A, snr)
         seed = T.draw_seed(self.seed_ if random_state is None else random_state)
-        device = T.resolve_device(self.device)
+        device = torch_device(self.device)
         for method in (*self.fold_methods_, self.smaf_):
             method.fit_design(A, snr=snr)
         fold_of = np.empty(len(self.X_train_), dtype=np.intp)

@@ -22,7 +22,7 @@ import numba
 import numpy as np
 from numba import cuda
 
-from ..nmf import CHECK_EVERY, DENOMINATOR_FLOOR
+from ..config import CHECK_EVERY, DENOMINATOR_FLOOR
 from . import any_on_device, as_device, float_dtype, simulated, to_output
 
 #: Side of the square tiles of our matmul kernel (TILE × TILE threads per block).

@@ -24,7 +24,7 @@ import numba
 import numpy as np
 from numba import cuda
 
-from ..nnlasso import _DESCENT_FACTOR, LAM_MIN_RATIO
+from ..config import DESCENT_FACTOR, LAM_MIN_RATIO
 from . import any_on_device, as_device, float_dtype, to_output
 
 #: Threads per target (a power of two).
@@ -188,7 +188,7 @@ def _kernels(threads):
             if weight > 0.0 and 0.0 < q_dot_u < weight * lam_max:
                 return q_dot_u / weight
             load_start(gram, cov_t, init_t, False, u, q)
-        return lam_max * _DESCENT_FACTOR
+        return lam_max * DESCENT_FACTOR
 
     @cuda.jit(device=True)
     def solve_constrained_target(partial, gram, cov_t, x_sq_norm, eps, init_t, use_init, u, q,
@@ -244,7 +244,7 @@ def _kernels(threads):
                     break
                 lam = next_lam(lam_feasible, f_feasible, lam_infeasible, f_infeasible)
             else:
-                lam = max(lam * _DESCENT_FACTOR, lam_floor)
+                lam = max(lam * DESCENT_FACTOR, lam_floor)
         if found:
             return lam_feasible, True
         copy_vector(u, u_best)

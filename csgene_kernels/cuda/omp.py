@@ -28,8 +28,7 @@ import numba
 import numpy as np
 from numba import cuda
 
-from ..config import OMP_DEPENDENCE_TOL
-from ..omp import _DEPENDENCE_EPS_FACTOR
+from ..config import DEPENDENCE_EPS_FACTOR, OMP_DEPENDENCE_TOL
 from . import any_on_device, as_device, device_full, float_dtype, to_output
 from .nmf import matmul
 
@@ -191,7 +190,7 @@ def _omp_gram_device(gram, dty, k, tol, y_sq_norms):
     usable_ws = cuda.device_array((n_blocks, m), np.bool_)
     _omp_kernel(THREADS_PER_BLOCK)[n_blocks, THREADS_PER_BLOCK](
         gram, dty, n_steps, use_tol, float(tol), y_sq_norms, eps,
-        max(OMP_DEPENDENCE_TOL, _DEPENDENCE_EPS_FACTOR * eps),
+        max(OMP_DEPENDENCE_TOL, DEPENDENCE_EPS_FACTOR * eps),
         q_ws, chol_ws, z_ws, alpha_ws, usable_ws, indices, values)
     return indices, values
 
