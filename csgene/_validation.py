@@ -8,7 +8,6 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from sklearn.utils import check_random_state  # noqa: F401  (re-exported for csgene modules)
 
 from .exceptions import InputError
 
@@ -120,15 +119,6 @@ def check_same_width(A: np.ndarray, B: np.ndarray, a_name: str, b_name: str, wha
             f"{a_name} has {A.shape[1]} {what} (columns) but {b_name} has {B.shape[1]}. "
             f"Both must use the same {what} in the same order; arrays are (n_samples, n_genes)."
         )
-
-
-#: Seeds numpy's generators accept: 0 .. 2**32 - 1.
-MAX_SEED = 2**32 - 1
-
-
-def check_seed(value, name: str = "seed") -> int:
-    """Return ``value`` as an int seed in ``[0, 2**32 - 1]`` or raise :class:`InputError`."""
-    return check_positive_int(value, name, minimum=0, maximum=MAX_SEED)
 
 
 def check_unique(values, name: str) -> list:

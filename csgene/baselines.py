@@ -22,7 +22,8 @@ from sklearn.decomposition import FactorAnalysis
 from sklearn.linear_model import RidgeCV
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_matrix, check_positive_int, check_random_state
+from ._random import check_random_state
+from ._validation import check_matrix, check_positive_int
 from .exceptions import InputError
 from .lowrank import choose_rank
 from .measure import measure

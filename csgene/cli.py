@@ -20,7 +20,8 @@ import numpy as np
 
 from ._device import DEVICE_HELP, DEVICES
 from ._version import __version__
-from ._validation import MAX_SEED, check_seed, check_snr
+from ._random import MAX_SEED, check_seed
+from ._validation import check_snr
 from .exceptions import CsgeneError, InputError
 
 

@@ -53,7 +53,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_positive_float, check_positive_int, check_random_state
+from ._random import as_generator
+from ._validation import check_positive_float, check_positive_int
 from .exceptions import InputError
 
 #: Log-scale standard deviation of the gene means of the shared profile.
@@ -186,26 +187,6 @@ def make_expression(
         gene_names=[f"gene{j:04d}" for j in range(n_genes)],
         sample_names=[f"sample{i:04d}" for i in range(n_samples)],
     )
-
-
-def as_generator(random_state) -> np.random.Generator:
-    """A numpy Generator from an int seed, a Generator, a legacy RandomState, or None.
-
-    None draws fresh entropy; a RandomState (scikit-learn's convention) seeds a Generator
-    from its own stream, so results still follow that RandomState's seed.
-    """
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if random_state is None or isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
-        return np.random.default_rng(random_state)
-    try:
-        legacy = check_random_state(random_state)
-    except ValueError as exc:
-        raise InputError(
-            f"random_state must be an int seed, a numpy Generator or RandomState, or None; got "
-            f"{random_state!r}."
-        ) from exc
-    return np.random.default_rng(legacy.randint(0, 2**31 - 1, size=4))
 
 
 def _draw_profile(rng: np.random.Generator, n_genes: int) -> np.ndarray:

@@ -34,7 +34,8 @@ import numpy as np
 
 from . import __version__
 from ._device import resolve_device
-from ._validation import check_positive_int, check_seed, check_snr, check_unique
+from ._random import check_seed
+from ._validation import check_positive_int, check_snr, check_unique
 from .exceptions import InputError
 from .methods import METHODS, make_method
 from .plot import plot_results, plot_training_curves

@@ -49,7 +49,7 @@ import numpy as np
 
 from ._atomic import atomic_open
 from ._validation import check_matrix, check_positive_float, check_positive_int, check_same_width, check_snr
-from .datasets import as_generator
+from ._random import as_generator
 from .exceptions import DataFormatError, InputError
 
 #: Candidate rows drawn at once by :func:`gaussian_unit_design`.

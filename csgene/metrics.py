@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
-from ._validation import check_matrix, check_positive_int, check_random_state
+from ._random import check_random_state
+from ._validation import check_matrix, check_positive_int
 from .exceptions import InputError
 
 __all__ = [

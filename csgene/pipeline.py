@@ -29,7 +29,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ._atomic import atomic_path
-from ._validation import check_matrix, check_positive_int, check_seed, check_snr, gene_positions
+from ._random import check_seed
+from ._validation import check_matrix, check_positive_int, check_snr, gene_positions
 from ._version import __version__
 from .exceptions import InputError, ModelFileError
 from .io import ExpressionData

@@ -54,6 +54,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from . import io
+from ._random import root_seed
 from ._validation import check_positive_float, check_positive_int, check_snr, gene_positions
 from .exceptions import InputError
 from .io import _hdf5
@@ -282,7 +283,7 @@ def plan_simulate(model, input_path, out, *, snr=math.inf, random_state=0, block
     """Plan :func:`simulate_file` (``recover=False``) or :func:`simulate_and_recover` (``recover=True``)."""
     check_is_fitted(model, "method_")
     snr = check_snr(snr)
-    seed = _check_seed(random_state)
+    seed = root_seed(random_state)
     noise_block = check_positive_int(noise_block, "noise_block")
     space = _check_space(space)
     with BlockReader(input_path) as reader:
@@ -522,18 +523,6 @@ def simulate_and_recover(model, input_path, out, *, snr=math.inf, random_state=0
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _check_seed(random_state) -> int:
-    if random_state is None:
-        return int(np.random.SeedSequence().entropy)
-    if isinstance(random_state, (bool, np.bool_)) or not isinstance(random_state, (int, np.integer)) \
-            or random_state < 0:
-        raise InputError(
-            f"random_state must be a nonnegative int (the root seed of the per-group noise), got "
-            f"{random_state!r}."
-        )
-    return int(random_state)
 
 
 def _has_cpm_step(model) -> bool:

@@ -60,7 +60,8 @@ from csgene_kernels.nnlasso import lambda_floor
 from csgene_kernels.omp import codes_to_dense
 
 from .._device import kernels
-from .._validation import check_positive_float, check_positive_int, check_random_state
+from .._random import check_random_state
+from .._validation import check_positive_float, check_positive_int
 from ..exceptions import InputError
 from ._base import (
     OMP,

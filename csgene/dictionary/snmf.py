@@ -12,7 +12,8 @@ import numpy as np
 from csgene_kernels.nmf import nmf_init
 
 from .._device import kernels
-from .._validation import check_positive_float, check_positive_int, check_random_state
+from .._random import draw_seed
+from .._validation import check_positive_float, check_positive_int
 from ._base import (
     OMP,
     DictionaryMixin,
@@ -97,7 +98,7 @@ class SparseNMF(DictionaryMixin):
         l1_activities = check_positive_float(self.l1_activities, "l1_activities", allow_zero=True)
         max_iter = check_positive_int(self.max_iter, "max_iter")
         tol = check_positive_float(self.tol, "tol", allow_zero=True)
-        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        seed = draw_seed(self.random_state)
 
         W, H = nmf_init(X, n_components, random_state=seed)
         W, H, n_iter, objective = kernels(self.device).nmf_mu(

@@ -13,7 +13,8 @@ import numpy as np
 import scipy.linalg
 from sklearn.utils.extmath import randomized_svd, svd_flip
 
-from .._validation import check_positive_int, check_random_state
+from .._random import check_random_state
+from .._validation import check_positive_int
 from ..exceptions import InputError
 from ._base import LEAST_SQUARES, DictionaryMixin, check_training_matrix, training_mean
 

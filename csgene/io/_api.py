@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_path
-from .._validation import check_random_state
+from .._random import check_random_state
 from ..exceptions import InputError
 from . import _arrays, _hdf5, _text
 from ._common import (

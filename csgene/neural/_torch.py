@@ -20,7 +20,7 @@ import numpy as np
 from .._atomic import atomic_path
 from .._device import check_device
 from .._optional import require
-from .._validation import check_matrix, check_positive_float, check_positive_int, check_random_state, check_snr
+from .._validation import check_matrix, check_positive_float, check_positive_int, check_snr
 from ..exceptions import InputError, ModelFileError
 
 FEATURE = "the neural decoders"
@@ -32,13 +32,6 @@ def import_torch():
     return require("torch", FEATURE)
 
 
-
-
-def draw_seed(random_state) -> int:
-    """Turn ``random_state`` (None, int, RandomState, Generator) into a seed for torch."""
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(2**31 - 1))
-    return int(check_random_state(random_state).randint(2**31 - 1))
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 
 from .._device import torch_device
+from .._random import draw_seed
 from .._validation import check_matrix, check_positive_float, check_positive_int
 from ..exceptions import InputError, ModelFileError
 from . import _torch as T
@@ -108,7 +109,7 @@ class _GenerativePrior(T.NeuralMethod):
         for attr in ("design_", "generator_", "history_", "prior_weight_", "prior_weight_errors_"):
             self.__dict__.pop(attr, None)
         device = torch_device(self.device)
-        seed = T.draw_seed(self.random_state)
+        seed = draw_seed(self.random_state)
         train_idx, val_idx = T.split_validation(len(X_train), self.validation_fraction, seed)
         self.standardizer_ = T.Standardizer.fit(X_train[train_idx])
         self.n_genes_ = X_train.shape[1]
@@ -157,7 +158,7 @@ class _GenerativePrior(T.NeuralMethod):
         A, snr = self._check_design(A, snr)
         self.design_ = A.astype(np.float32)
         self.snr_ = snr
-        self.recovery_seed_ = T.draw_seed(self.random_state if random_state is None else random_state)
+        self.recovery_seed_ = draw_seed(self.random_state if random_state is None else random_state)
         if isinstance(self.prior_weight, str):
             self.prior_weight_, self.prior_weight_errors_ = self._select_prior_weight()
         else:
@@ -300,7 +301,7 @@ class _GenerativePrior(T.NeuralMethod):
         n_samples = check_positive_int(n_samples, "n_samples")
         device = next(self.generator_.parameters()).device
         mean, scale = self.standardizer_.tensors(device)
-        with T.seeded(T.draw_seed(random_state), device) as generator, torch.no_grad():
+        with T.seeded(draw_seed(random_state), device) as generator, torch.no_grad():
             z = torch.randn((n_samples, int(self.latent_dim)), generator=generator, device=device)
             return (self.generator_(z) * scale + mean).cpu().numpy().astype(np.float64)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._device import torch_device
+from .._random import draw_seed
 from .._validation import check_matrix
 from ..exceptions import InputError, ModelFileError
 from . import _torch as T
@@ -134,7 +135,7 @@ class MeasurementMLP(T.NeuralMethod):
         A, snr = self._check_design(A, snr)
         self._check_params()
         device = torch_device(self.device)
-        seed = T.draw_seed(self.random_state if random_state is None else random_state)
+        seed = draw_seed(self.random_state if random_state is None else random_state)
         A_t = T.to_tensor(A, device)
 
         def measure(rows, generator):

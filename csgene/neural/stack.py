@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._device import torch_device
+from .._random import draw_seed
 from .._validation import check_matrix, check_positive_int
 from ..dictionary import SMAF
 from ..dictionary_method import DictionaryMethod
@@ -76,7 +77,7 @@ class SMAFStack(T.NeuralMethod):
         """Fit SMAF on all training samples and on each fold's complement."""
         X = check_matrix(X_train, "X_train", min_rows=10)
         n_folds = check_positive_int(self.n_folds, "n_folds", minimum=2, maximum=X.shape[0] // 5)
-        seed = T.draw_seed(self.random_state)
+        seed = draw_seed(self.random_state)
         rng = np.random.default_rng(seed)
         self.X_train_ = X
         self.n_genes_ = X.shape[1]
@@ -100,7 +101,7 @@ class SMAFStack(T.NeuralMethod):
         torch = T.import_torch()
         self._require_fitted("smaf_", "fit(X_train)")
         A, snr = self._check_design(A, snr)
-        seed = T.draw_seed(self.seed_ if random_state is None else random_state)
+        seed = draw_seed(self.seed_ if random_state is None else random_state)
         device = torch_device(self.device)
         for method in (*self.fold_methods_, self.smaf_):
             method.fit_design(A, snr=snr)
