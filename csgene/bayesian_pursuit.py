@@ -93,10 +93,14 @@ class _Model:
         self.log_odds = np.log(prob / (1.0 - prob))
         self.log_none = float(np.log1p(-prob).sum())
 
-    def pursue(self, Y, max_atoms):
-        """Greedy supports (n, max_atoms; −1 = unused) and log p(y, S) up to a shared constant."""
-        n = Y.shape[0]
-        Z = np.linalg.solve(self.chol, (Y - self.measured_mean).T).T  # whitened residual of S = ∅
+    def whiten(self, Y):
+        """C^{-1/2}(y − A b): the whitened residual of the empty support, per sample."""
+        return np.linalg.solve(self.chol, (Y - self.measured_mean).T).T
+
+    def pursue(self, Z, max_atoms):
+        """Greedy supports (n, max_atoms; −1 = unused) and log p(y, S) up to a shared constant,
+        from the whitened residuals Z = :meth:`whiten` (Y)."""
+        n = Z.shape[0]
         m, v = self.mean, self.var
         G = np.repeat(self.whitened_gram[None], n, axis=0)  # Φᵀ C_S⁻¹ Φ per sample
         h = Z @ self.whitened  # Φᵀ C_S⁻¹ (z − Φ_S m_S)
@@ -128,12 +132,11 @@ class _Model:
         log_evidence = -0.5 * (np.einsum("ij,ij->i", Z, Z) + total) - self.half_log_det + self.log_none
         return support, log_evidence
 
-    def posterior_mean(self, Y, support, components):
-        """E[x | y, S] for every sample (n, n_genes)."""
+    def posterior_mean(self, Y, Z, support, components):
+        """E[x | y, S] for every sample (n, n_genes); Z = :meth:`whiten` (Y)."""
         n, k = support.shape
         used = support >= 0
         idx = np.where(used, support, 0)
-        Z = np.linalg.solve(self.chol, (Y - self.measured_mean).T).T
         Phi_S = np.where(used[:, :, None], self.whitened.T[idx], 0.0)  # (n, k, d)
         var_S = self.var[idx]
         precision = np.einsum("nkd,nld->nkl", Phi_S, Phi_S)
@@ -169,9 +172,9 @@ class ModulePrior:
 
     Attributes
     ----------
-    components_ : ndarray (n_modules, n_genes)
     state_ : dict
-        Every fitted array, by model (what :meth:`get_state` saves).
+        The dictionary (``components``) and every fitted array, by model (what :meth:`get_state`
+        saves).
     """
 
     def __init__(self, models=MODELS, max_deviation_prob=1.0, random_state=0):
@@ -194,7 +197,8 @@ class ModulePrior:
                                       prior["prob"], prior["mean"], prior["var"]))
         if "deviation" in self.models:
             state.update(_model_state("deviation", fit_background(X, self.random_state),
-                                      np.minimum(prior["prob"], self.max_deviation_prob), np.zeros_like(prior["mean"]), prior["var"]))
+                                      np.minimum(prior["prob"], self.max_deviation_prob),
+                                      np.zeros_like(prior["mean"]), prior["var"]))
         self.state_ = state
         return self
 
@@ -231,6 +235,7 @@ class BayesianPursuit:
         if A.shape[1] != self.components_.shape[1]:
             raise InputError(f"design has {A.shape[1]} genes but the dictionary has {self.components_.shape[1]}.")
         self.design_ = A
+        self.noise_variance = float(noise_variance)
         self.max_atoms = int(min(max_atoms, self.components_.shape[0]))
         self.models_ = [
             _Model(self.components_,
@@ -255,8 +260,9 @@ class BayesianPursuit:
             rows = slice(start, start + block)
             estimates, evidences = [], []
             for i, model in enumerate(self.models_):
-                support, evidence = model.pursue(Y[rows], self.max_atoms)
-                estimates.append(model.posterior_mean(Y[rows], support, self.components_))
+                Z = model.whiten(Y[rows])
+                support, evidence = model.pursue(Z, self.max_atoms)
+                estimates.append(model.posterior_mean(Y[rows], Z, support, self.components_))
                 evidences.append(evidence)
                 self.n_active_[rows, i] = (support >= 0).sum(axis=1)
             evidences = np.stack(evidences, axis=1)

@@ -64,12 +64,11 @@ class DictionaryMethod(BaseEstimator):
         if kind == "bayes":
             from .bayesian_pursuit import MODELS, ModulePrior
 
+            # Fitted on the profiles themselves, also for centred learners: a Gaussian background
+            # takes up a constant shift in its mean, so no separate mean handling is needed.
             codes = getattr(self.learner, "activities_", None)
             if codes is None:
                 codes = self.learner.transform(X_train)
-            X = np.asarray(X_train, dtype=np.float64)
-            if self.mean_ is not None:
-                X = X - self.mean_
             # An SVD basis spans the Gaussian background's own principal directions, so a deviation
             # along it double counts variance unless capped; sparse modules (SMAF, K-SVD, NMF) are not
             # the background's factors and keep their training activity frequencies.
@@ -77,7 +76,7 @@ class DictionaryMethod(BaseEstimator):
             # ... and its "activity" model (k of the dense, Gaussian PCA scores) is misspecified: on
             # topk-svd it never won (LCL log1p d = 300: .988 -> .990 without it; svd unchanged).
             self.prior_ = ModulePrior(models=("deviation",) if orthogonal else MODELS,
-                                      max_deviation_prob=0.5 if orthogonal else 1.0).fit(X, self.components_, codes)
+                                      max_deviation_prob=0.5 if orthogonal else 1.0).fit(X_train, self.components_, codes)
             return self
         self.activity_variance_ = None
         if self.shrink and hasattr(self.learner, "transform"):
@@ -99,7 +98,6 @@ class DictionaryMethod(BaseEstimator):
         from .recovery import SparseDecoder
 
         if self.decoder_kind_ == "bayes":
-            self.noise_variance_ = float(noise_variance)
             self.decoder_ = self.prior_.decoder(A, noise_variance, self.sparsity)
             return self
         U = self.components_
@@ -115,38 +113,26 @@ class DictionaryMethod(BaseEstimator):
 
     def recover(self, Y):
         check_is_fitted(self, "decoder_")
-        if self.decoder_kind_ != "bayes":
-            return self.decoder_.recover(Y)
-        Y = np.asarray(Y, dtype=np.float64)
-        if self.mean_ is not None:
-            Y = Y - self.decoder_.design_ @ self.mean_
-        X_hat = self.decoder_.recover(Y)
-        if self.mean_ is not None:
-            X_hat += self.mean_
-        return X_hat.astype(self.components_.dtype, copy=False)
+        return self.decoder_.recover(Y).astype(self.components_.dtype, copy=False)
 
     def get_state(self) -> dict:
         """Fitted state as arrays and scalars (for HDF5 model files)."""
         check_is_fitted(self, "decoder_")
-        if self.decoder_kind_ == "bayes":
-            state = {"components_": self.components_, "design_": self.decoder_.design_,
-                     "decoder_kind_": "bayes", "sparsity": self.sparsity, "noise_variance": self.noise_variance_}
-            state.update({f"prior_{k}": v for k, v in self.prior_.get_state().items()})
-            if self.mean_ is not None:
-                state["mean_"] = self.mean_
-            return state
         state = {
             "components_": self.components_,
             "design_": self.decoder_.design_,
             "decoder_kind_": self.decoder_kind_,
             "sparsity": self.sparsity,
-            "ridge": self.ridge,
             "noise_variance": self.decoder_.noise_variance,
         }
-        if self.activity_variance_ is not None:
-            state["activity_variance_"] = self.activity_variance_
         if self.mean_ is not None:
             state["mean_"] = self.mean_
+        if self.decoder_kind_ == "bayes":
+            state.update({f"prior_{k}": v for k, v in self.prior_.get_state().items()})
+            return state
+        state["ridge"] = self.ridge
+        if self.activity_variance_ is not None:
+            state["activity_variance_"] = self.activity_variance_
         return state
 
     def set_state(self, state: dict):
@@ -156,7 +142,7 @@ class DictionaryMethod(BaseEstimator):
         self.decoder_kind_ = str(state["decoder_kind_"])
         self.sparsity = int(state["sparsity"])
         if self.decoder_kind_ == "bayes":
-            from .bayesian_pursuit import MODELS, ModulePrior
+            from .bayesian_pursuit import ModulePrior
 
             self.prior_ = ModulePrior.from_state({k[len("prior_"):]: v for k, v in state.items()
                                                   if k.startswith("prior_")})

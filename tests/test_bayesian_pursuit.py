@@ -60,7 +60,7 @@ def test_evidence_support_and_posterior_mean_match_brute_force(seed):
     d = A.shape[0]
     estimates, evidences = [], []
     for name, model in zip(("activity", "deviation"), decoder.models_):
-        support, log_ev = model.pursue(y, 4)
+        support, log_ev = model.pursue(model.whiten(y), 4)
         state = states[name]
         for i in range(y.shape[0]):
             S = [j for j in support[i] if j >= 0]
@@ -77,7 +77,7 @@ def test_evidence_support_and_posterior_mean_match_brute_force(seed):
                 others = [j for j in range(U.shape[0]) if j not in S]
                 assert all(_log_joint(y[i], A, U, state, S + [j], noise_variance) <= direct + 1e-9 for j in others)
         # posterior mean: condition the joint Gaussian of (x, y) given S directly
-        xhat = model.posterior_mean(y, support, U)
+        xhat = model.posterior_mean(y, model.whiten(y), support, U)
         for i in range(y.shape[0]):
             S = [j for j in support[i] if j >= 0]
             mean_b, cov_b = state["background"]
