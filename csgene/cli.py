@@ -96,6 +96,7 @@ def cmd_run(args) -> int:
         sparsity=args.sparsity,
         modules=args.modules,
         design=args.design,
+        design_options=_design_options(args),
         test_fraction=args.test_fraction,
         device=args.device,
         allow_negative=args.allow_negative,
@@ -128,7 +129,7 @@ def cmd_fit(args) -> int:
     model = CompressedSensing(
         args.method, n_measurements=args.measurements, design=_design_arg(args, data.gene_names),
         preprocess=args.preprocess, n_modules=args.modules, sparsity=args.sparsity, snr=args.snr,
-        random_state=args.seed, device=args.device,
+        random_state=args.seed, device=args.device, design_options=_design_options(args) or None,
     ).fit(data.X, gene_names=data.gene_names)
     path = model.save(args.out)
     print(f"model ({args.method}, {data.X.shape[0]} training samples × {data.X.shape[1]} genes, "
@@ -138,7 +139,7 @@ def cmd_fit(args) -> int:
 
 def _design_arg(args, gene_names):
     if getattr(args, "design_file", None):
-        from .measure import read_design_csv
+        from .design import read_design_csv
 
         A, _ = read_design_csv(args.design_file, gene_names=gene_names)
         return A
@@ -146,14 +147,50 @@ def _design_arg(args, gene_names):
 
 
 def cmd_design(args) -> int:
-    from .measure import make_design, write_design_csv
+    from .design import is_learned, make_design, write_design_csv
 
-    _refuse_overwriting_inputs(args.out, args.genes_from)
-    gene_names = _genes_from(args.genes_from)
-    A = make_design(args.kind, args.measurements, len(gene_names), random_state=args.seed)
-    write_design_csv(args.out, A, gene_names)
-    print(f"{args.kind} design with {A.shape[0]} composites over {A.shape[1]} genes written to {args.out}")
+    inputs = [args.genes_from, args.learn]
+    _refuse_overwriting_inputs(args.out, *inputs)
+    options = _design_options(args)
+    if is_learned(args.kind):
+        if not args.learn:
+            raise InputError(f"design {args.kind!r} is learned from training profiles: add --learn DATA "
+                             f"(a data file of training samples, any format `csgene run --data` takes).")
+        from . import io
+        from .io import file_fingerprint
+        from .preprocess import make_preprocessor
+
+        data = io.read(args.learn, n_samples=args.samples, random_state=args.seed, dtype=np.float64,
+                       allow_negative=args.allow_negative)
+        gene_names = data.gene_names
+        X_train = make_preprocessor(args.preprocess).fit_transform(data.X)
+        A = make_design(args.kind, args.measurements, random_state=args.seed, X_train=X_train, snr=args.snr,
+                        **options)
+        provenance = {"kind": args.kind, "options": options, "snr": _json_float(args.snr), "seed": args.seed,
+                      "space": args.preprocess, "learned_from": str(args.learn),
+                      "learned_from_fingerprint": file_fingerprint(args.learn),
+                      "n_training_samples": int(data.X.shape[0])}
+    else:
+        if not (args.genes_from or args.learn):
+            raise InputError("give the genes the design covers: --genes-from FILE (a data or model file).")
+        gene_names = _genes_from(args.genes_from or args.learn)
+        A = make_design(args.kind, args.measurements, len(gene_names), random_state=args.seed, **options)
+        provenance = {"kind": args.kind, "options": options, "seed": args.seed,
+                      "genes_from": str(args.genes_from or args.learn)}
+    write_design_csv(args.out, A, [str(name) for name in gene_names], provenance=provenance)
+    print(f"{args.kind} design with {A.shape[0]} composites over {A.shape[1]} genes written to {args.out} "
+          f"(how it was made: {args.out}.json)")
     return 0
+
+
+def _json_float(value: float):
+    return "inf" if np.isinf(value) else value
+
+
+def _design_options(args) -> dict:
+    """The design options given on the command line (flags left unset are not passed)."""
+    names = ("pools_per_gene", "max_genes_per_pool", "max_weight_ratio", "n_candidates")
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
 def _genes_from(path):
@@ -198,7 +235,8 @@ def _streaming(args, function_name, *positional, **kwargs):
 
 def cmd_simulate(args) -> int:
     from . import io
-    from .measure import design_fingerprint, measure, read_design_csv
+    from .design import read_design_csv
+    from .measure import design_fingerprint, measure
 
     _refuse_overwriting_inputs(args.out, args.data, args.model, args.design_file)
     if args.model and _is_hdf5(args.data) and _is_hdf5(args.out):
@@ -324,8 +362,35 @@ def _streaming_flags(parser) -> None:
     group.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
 
+#: Design options on the command line: flag -> argparse settings (dest is the design's keyword).
+_DESIGN_OPTION_FLAGS = {
+    "--pools-per-gene": dict(type=int, dest="pools_per_gene",
+                             help="binary-pools, learned-pools, best-of-random-pools: composites each "
+                                  "gene enters (default 3)"),
+    "--max-genes-per-pool": dict(type=int, dest="max_genes_per_pool",
+                                 help="learned-pools, best-of-random-pools: largest pool (default: no limit)"),
+    "--max-weight-ratio": dict(type=float, dest="max_weight_ratio",
+                               help="learned: cap on a composite's largest / smallest nonzero weight "
+                                    "(default: none)"),
+    "--candidates": dict(type=int, dest="n_candidates",
+                         help="best-of-random-pools: random designs scored (default 2000, as CISI)"),
+}
+
+
+def _design_flags(parser) -> None:
+    from .design import DESIGNS
+
+    parser.add_argument("--design", default="gaussian", metavar="KIND",
+                        help="measurement design (default gaussian): " + "; ".join(
+                            f"{name}: {entry.description}" for name, entry in DESIGNS.items()))
+    group = parser.add_argument_group("design options (each applies to the designs named)")
+    for flag, settings in _DESIGN_OPTION_FLAGS.items():
+        group.add_argument(flag, **settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .experiment import ExperimentConfig
+    from .design import DESIGNS
     from .methods import METHODS, REFERENCE_METHODS, describe_methods
 
     defaults = ExperimentConfig()
@@ -362,8 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="minmax, log1p, log1p-cpm, clip99, none, or chains like clip99+log1p (default log1p)")
     run.add_argument("--sparsity", type=int, default=defaults.sparsity, help="active modules per sample k (default 15)")
     run.add_argument("--modules", type=int, help="dictionary size (default min(1.5·n_train, 150))")
-    run.add_argument("--design", default=defaults.design,
-                     help="gaussian, gaussian-unit, nonnegative, binary-pools (default gaussian)")
+    _design_flags(run)
     run.add_argument("--test-fraction", type=float, default=defaults.test_fraction)
     run.add_argument("--device", default=defaults.device, choices=DEVICES, help=DEVICE_HELP)
     run.add_argument(*ALLOW_NEGATIVE, action="store_true", help=ALLOW_NEGATIVE_HELP)
@@ -374,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("data")
     fit.add_argument("--method", default="smaf", choices=METHODS)
     fit.add_argument("--measurements", type=int, default=100)
-    fit.add_argument("--design", default="gaussian")
+    _design_flags(fit)
     fit.add_argument("--design-file", help="use this design CSV (from `csgene design`) instead of drawing one")
     fit.add_argument("--preprocess", default="log1p")
     fit.add_argument("--modules", type=int)
@@ -388,12 +452,27 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--out", required=True, help="model file (.h5)")
     fit.set_defaults(func=cmd_fit)
 
-    design = sub.add_parser("design", parents=[common], help="write a measurement design CSV for a lab")
-    design.add_argument("--genes-from", required=True, help="data or model file whose genes the design covers")
-    design.add_argument("--measurements", type=int, required=True)
-    design.add_argument("--kind", default="gaussian", help="gaussian, gaussian-unit, nonnegative, binary-pools")
-    design.add_argument("--seed", type=_seed, default=0)
-    design.add_argument("--out", required=True)
+    design = sub.add_parser(
+        "design", parents=[common], help="write a measurement design CSV for a lab",
+        description="Write a design as CSV (one row per gene, one column per composite) plus DESIGN.csv.json "
+        "recording how it was made. Random kinds need only the genes (--genes-from); learned kinds "
+        "(learned, learned-pools, landmarks, best-of-random-pools) are learned from training samples "
+        "(--learn DATA) in the --preprocess space, for measurements at --snr.")
+    design.add_argument("--genes-from", help="data or model file whose genes the design covers (random kinds)")
+    design.add_argument("--learn", metavar="DATA", help="training data to learn the design from (learned kinds)")
+    design.add_argument("--measurements", type=int, required=True, help="number of composites d")
+    design.add_argument("--kind", default="gaussian", metavar="KIND",
+                        help=f"one of {', '.join(DESIGNS)} (default gaussian)")
+    for flag in ("--pools-per-gene", "--max-genes-per-pool", "--max-weight-ratio", "--candidates"):
+        design.add_argument(flag, **_DESIGN_OPTION_FLAGS[flag])
+    design.add_argument("--snr", type=_snr, default=2.0,
+                        help="learned kinds: SNR the measurements will have (default 2)")
+    design.add_argument("--preprocess", default="log1p",
+                        help="learned kinds: the space the design is learned in, as the model's (default log1p)")
+    design.add_argument("--samples", type=int, help="learned kinds: random subset of training samples")
+    design.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    design.add_argument(*ALLOW_NEGATIVE, action="store_true", help=ALLOW_NEGATIVE_HELP)
+    design.add_argument("--out", required=True, help="design CSV to write")
     design.set_defaults(func=cmd_design)
 
     simulate = sub.add_parser("simulate", parents=[common], help="measurements of a full matrix, with noise")

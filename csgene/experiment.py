@@ -82,7 +82,11 @@ class ExperimentConfig:
     modules : int or None
         Dictionary size; None = min(1.5·n_train, 150).
     design : str
-        Measurement design for :func:`csgene.measure.make_design`.
+        Measurement design for :func:`csgene.design.make_design`. Designs learned from data
+        (``learned``, ``learned-pools``, ``landmarks``, ``best-of-random-pools``) are learned in
+        each repeat from that repeat's training split only, at ``snr``.
+    design_options : dict
+        Options of the design (e.g. ``{"pools_per_gene": 3}``); see :func:`csgene.design.design_options`.
     test_fraction : float
     device : {"auto", "cpu", "cuda"}
         Where kernels and torch models run; "auto" takes CUDA when a usable GPU is there. The
@@ -104,6 +108,7 @@ class ExperimentConfig:
     sparsity: int = 15
     modules: int | None = None
     design: str = "gaussian"
+    design_options: dict = field(default_factory=dict)
     test_fraction: float = 0.2
     device: str = "auto"
     synthetic_modules: int = 40
@@ -112,7 +117,7 @@ class ExperimentConfig:
     def check(self):
         """Validate every setting, raising :class:`InputError` with a fix; called before anything
         is written, so that a refused setting leaves no trace in the output folder."""
-        from .measure import DESIGNS
+        from .design import DESIGNS, design_options
         from .preprocess import make_preprocessor
 
         unknown = [m for m in self.methods if m not in METHODS]
@@ -134,6 +139,11 @@ class ExperimentConfig:
         make_preprocessor(self.preprocess)
         if self.design not in DESIGNS:
             raise InputError(f"unknown design {self.design!r}; choose one of {', '.join(DESIGNS)}.")
+        unknown = sorted(set(self.design_options) - set(design_options(self.design)))
+        if unknown:
+            flags = ", ".join("--" + name.replace("_", "-") for name in unknown)
+            raise InputError(f"design {self.design!r} does not take {flags}; it takes: "
+                             f"{', '.join(design_options(self.design)) or 'no options'}.")
         if not 0 < self.test_fraction < 1:
             raise InputError(f"test_fraction must be in (0, 1), got {self.test_fraction}.")
         check_snr(self.snr)
@@ -274,7 +284,8 @@ def run_experiment(config: ExperimentConfig, out: str | os.PathLike, *, quiet: b
     """
     from tqdm.auto import tqdm
 
-    from .measure import make_design, measure
+    from .design import DESIGNS, DesignPrior, is_learned, make_design
+    from .measure import measure
     from .metrics import evaluate, measurement_distance_corr
     from .preprocess import make_preprocessor
 
@@ -312,6 +323,9 @@ def run_experiment(config: ExperimentConfig, out: str | os.PathLike, *, quiet: b
         "seed": config.seed,
         "complete": False,
     }
+    designs_info = _previous_designs(out)  # learned designs of a resumed run stay on record
+    if designs_info:
+        run_info["designs"] = [designs_info[key] for key in sorted(designs_info)]
     write_json_atomic(out / "run.json", run_info)
 
     method_names = list(config.methods)
@@ -337,6 +351,9 @@ def run_experiment(config: ExperimentConfig, out: str | os.PathLike, *, quiet: b
             method_seed = int(rng.integers(2**31 - 1))
             design_seeds = {d: int(s) for d, s in zip(measurements, rng.integers(2**31 - 1, size=len(measurements)))}
 
+            # a learned design sees this repeat's training profiles only, never its test samples
+            design_prior = (DesignPrior.fit(X_train, config.snr, random_state=method_seed)
+                            if DESIGNS[config.design].learns_from == "prior" else None)
             fitted, fit_time, fit_error, fit_history = {}, {}, {}, {}
             for name in method_names:
                 if not any(m == name for _, m in pending):
@@ -365,7 +382,14 @@ def run_experiment(config: ExperimentConfig, out: str | os.PathLike, *, quiet: b
                 if not names_d:
                     continue
                 drng = np.random.default_rng(design_seeds[d])
-                A = make_design(config.design, d, n_genes, random_state=drng)
+                start = time.perf_counter()
+                A = make_design(config.design, d, n_genes, random_state=drng, X_train=X_train,
+                                snr=config.snr, prior=design_prior, **config.design_options)
+                if is_learned(config.design):
+                    designs_info[(repeat, d)] = _save_learned_design(
+                        A, config, repeat, time.perf_counter() - start, design_prior, gene_names, out)
+                    run_info["designs"] = [designs_info[key] for key in sorted(designs_info)]
+                    write_json_atomic(out / "run.json", run_info)
                 Y = measure(X_test, A, snr=config.snr, random_state=drng)
                 base = {"n_measurements": d, "repeat": repeat, "n_train": len(train_idx),
                         "n_test": n_test, "n_genes": n_genes, "error": ""}
@@ -404,6 +428,36 @@ def run_experiment(config: ExperimentConfig, out: str | os.PathLike, *, quiet: b
 
 
 TRAINING_DIR = "training"
+#: Where a run keeps the designs it learned, as design CSVs a lab can use.
+DESIGNS_DIR = "designs"
+
+
+def _save_learned_design(A, config, repeat, seconds, prior, gene_names, out: Path) -> dict:
+    """Write a learned design to designs/<kind>_r<repeat>_d<d>.csv; return its run.json record."""
+    from .design import write_design_csv
+    from .measure import design_fingerprint
+
+    d = A.shape[0]
+    path = out / DESIGNS_DIR / f"{config.design}_r{repeat}_d{d}.csv"
+    path.parent.mkdir(exist_ok=True)
+    provenance = {"kind": config.design, "options": config.design_options, "snr": config.to_json()["snr"],
+                  "preprocess": config.preprocess, "learned_from": "training split of repeat "
+                  f"{repeat} ({config.data or 'synthetic data'})"}
+    write_design_csv(path, A, [str(name) for name in gene_names], provenance=provenance)
+    record = {"repeat": repeat, "n_measurements": d, "sha256": design_fingerprint(A),
+              "learn_seconds": round(seconds, 3), "file": str(path.relative_to(out))}
+    if prior is not None:
+        record["recovered_fraction"] = round(prior.recovered_fraction(A), 5)
+    return record
+
+
+def _previous_designs(out: Path) -> dict:
+    """Learned-design records of an earlier, resumed run, keyed by (repeat, d)."""
+    try:
+        records = json.loads((out / "run.json").read_text()).get("designs", [])
+        return {(r["repeat"], r["n_measurements"]): r for r in records}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 def _write_training_history(method, out: Path, name: str, repeat: int, d: int | None) -> None:

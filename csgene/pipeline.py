@@ -34,7 +34,8 @@ from ._validation import check_matrix, check_positive_int, check_snr, gene_posit
 from ._version import __version__
 from .exceptions import InputError, ModelFileError
 from .io import ExpressionData
-from .measure import design_fingerprint, make_design, measure
+from .design import make_design
+from .measure import design_fingerprint, measure
 from .methods import SAVABLE_METHODS, DictionaryMethod, make_method
 from .preprocess import PreprocessChain, make_preprocessor
 
@@ -65,7 +66,10 @@ class CompressedSensing(BaseEstimator):
     n_measurements : int
         Composite measurements d per sample.
     design : str or array-like of shape (n_measurements, n_genes)
-        Design kind for :func:`csgene.measure.make_design`, or a given design matrix.
+        Design kind for :func:`csgene.design.make_design`, or a given design matrix. Learned
+        kinds (``"learned"``, ``"learned-pools"``, ``"landmarks"``, ``"best-of-random-pools"``)
+        are learned from the preprocessed training profiles at ``snr`` (pass a finite ``snr``:
+        at ``inf`` they assume noiseless measurements).
     preprocess : str
         Preprocessing chain (:func:`csgene.preprocess.make_preprocessor`), e.g. ``"log1p"``.
     n_modules : int, optional
@@ -82,6 +86,9 @@ class CompressedSensing(BaseEstimator):
         or ``{"latent_dim": 10, "n_restarts": 5}`` for ``"vae"``; for the dictionary methods,
         :class:`DictionaryMethod`'s (``decoder``, ``ridge``, ...); for ridge and gaussian, their
         baseline's. Plain values only: they are saved with the model.
+    design_options : dict, optional
+        Options of the design kind, e.g. ``{"pools_per_gene": 2, "max_genes_per_pool": 80}``
+        (:func:`csgene.design.design_options` lists them).
 
     Attributes
     ----------
@@ -110,7 +117,9 @@ class CompressedSensing(BaseEstimator):
         random_state=None,
         device="cpu",
         method_options=None,
+        design_options=None,
     ):
+        self.design_options = design_options
         self.device = device
         self.method_options = method_options
         self.method = method
@@ -136,7 +145,8 @@ class CompressedSensing(BaseEstimator):
         Xp = self.preprocessor_.fit_transform(X)
         if isinstance(self.design, str):
             d = check_positive_int(self.n_measurements, "n_measurements")
-            self.design_ = make_design(self.design, d, n_genes, random_state=rng)
+            self.design_ = make_design(self.design, d, n_genes, random_state=rng, X_train=Xp, snr=self.snr,
+                                       **(self.design_options or {}))
         else:
             self.design_ = check_matrix(self.design, "design")
             if self.design_.shape[1] != n_genes:

@@ -7,7 +7,8 @@ pytest.importorskip("torch", reason="needs the nn extra: pip install 'csgene[nn]
 
 from csgene.baselines import RidgeDecoder  # noqa: E402
 from csgene.datasets import make_expression  # noqa: E402
-from csgene.measure import make_design, measure  # noqa: E402
+from csgene.design import make_design  # noqa: E402
+from csgene.measure import measure  # noqa: E402
 from csgene.neural import SMAFStack  # noqa: E402
 
 

@@ -1,0 +1,152 @@
+"""``"best-of-random-pools"``: CISI's selection of random 0/1 designs (Cleary et al. 2021).
+
+Draw ``n_candidates`` random pool designs under the lab's limits (every gene in
+``pools_per_gene`` composites, at most ``max_genes_per_pool`` genes per composite), reject
+those CISI rejects -- two genes whose pool-membership columns have cosine above
+``max_gene_cosine`` (0.8: they cannot be told apart), or a most-used gene used more than
+``max_usage_ratio`` (4) times as often as the least-used one -- and score the others by
+simulation: the training split is divided into a fitting part and a validation part (never the
+test samples), noisy measurements of the validation profiles are decoded with the Gaussian
+posterior mean fitted on the fitting part, and a candidate's score is the mean per-gene Pearson
+correlation of the recoveries (CISI's criterion). The best-scoring candidate is returned.
+
+With csgene's balanced pools every gene is used exactly ``pools_per_gene`` times, so the usage
+filter never rejects; it is kept for designs drawn with other limits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._random import as_generator
+from .._validation import check_positive_int
+from ..exceptions import InputError
+from ..measure import add_noise
+from .pools import check_pool_limits
+from .prior import DesignPrior
+
+#: CISI's defaults.
+N_CANDIDATES = 2000
+MAX_GENE_COSINE = 0.8
+MAX_USAGE_RATIO = 4.0
+#: Share of the training split held out to score candidates.
+VALIDATION_FRACTION = 0.2
+
+
+def best_of_random_pools(X_train, n_measurements: int, *, snr: float, pools_per_gene: int | None = None,
+                         max_genes_per_pool: int | None = None, n_candidates: int = N_CANDIDATES,
+                         max_gene_cosine: float = MAX_GENE_COSINE, max_usage_ratio: float = MAX_USAGE_RATIO,
+                         random_state=None, return_scores: bool = False):
+    """Best of ``n_candidates`` random pool designs by simulated recovery on a validation split.
+
+    Parameters
+    ----------
+    X_train : ndarray of shape (n_samples, n_genes)
+        Training profiles in the preprocessed space; at least 5 samples.
+    n_measurements : int
+    snr : float
+        SNR of the simulated measurements.
+    pools_per_gene, max_genes_per_pool : int, optional
+        The lab's limits (see :func:`csgene.design.pools.check_pool_limits`).
+    n_candidates : int
+        Random designs drawn (CISI: 2,000).
+    max_gene_cosine, max_usage_ratio : float
+        CISI's filters (see module).
+    random_state : int, numpy Generator/RandomState or None
+    return_scores : bool
+        Also return every kept candidate's validation score (NaN for rejected ones).
+
+    Returns
+    -------
+    A : ndarray of shape (n_measurements, n_genes)
+    scores : ndarray of shape (n_candidates,), only with ``return_scores``
+    """
+    X = np.asarray(X_train, dtype=np.float64)
+    n, g = X.shape
+    d = n_measurements
+    pools_per_gene, cap = check_pool_limits(d, g, pools_per_gene, max_genes_per_pool)
+    n_candidates = check_positive_int(n_candidates, "n_candidates")
+    if n < 5:
+        raise InputError(
+            f"best-of-random-pools scores candidates on a validation part of the training split, "
+            f"but there are only {n} training samples; use at least 5 (more give a reliable choice)."
+        )
+    rng = as_generator(random_state)
+    order = rng.permutation(n)
+    n_val = max(2, int(round(VALIDATION_FRACTION * n)))
+    X_val, X_fit = X[order[:n_val]], X[order[n_val:]]
+    prior = DesignPrior.fit(X_fit, snr, random_state=rng)
+    # one noise draw for every candidate, so scores differ by design only
+    noisy_val = add_noise(X_val, snr, random_state=rng)
+    scores = np.full(n_candidates, np.nan)
+    best = None
+    for k in range(n_candidates):
+        candidate = _random_pools(d, g, pools_per_gene, cap, rng)
+        if not _passes_filters(candidate, max_gene_cosine, max_usage_ratio):
+            continue
+        Y = noisy_val @ candidate.T
+        X_hat = prior.mean + (Y - candidate @ prior.mean) @ prior.posterior_gain(candidate).T
+        scores[k] = _mean_gene_pearson(X_val, X_hat)
+        if best is None or scores[k] > scores[best[0]]:
+            best = (k, candidate)
+    if best is None:
+        raise InputError(
+            f"none of {n_candidates} random designs passed the filters (gene cosine <= "
+            f"{max_gene_cosine}, usage ratio <= {max_usage_ratio}); with {g} genes in {d} pools two "
+            f"genes often share all their pools. Use more measurements, fewer pools_per_gene, or "
+            f"raise max_gene_cosine."
+        )
+    return (best[1], scores) if return_scores else best[1]
+
+
+def _random_pools(d: int, g: int, pools_per_gene: int, cap: int | None, rng) -> np.ndarray:
+    """Each gene in ``pools_per_gene`` distinct random pools, none above ``cap`` genes."""
+    design = np.zeros((d, g))
+    if cap is None:  # uniform choice per gene, all genes at once
+        pools = np.argpartition(rng.random((g, d)), pools_per_gene - 1, axis=1)[:, :pools_per_gene]
+        design[pools.T, np.arange(g)] = 1.0
+        return design
+    load = np.zeros(d)
+    limit = np.inf if cap is None else cap
+    for gene in rng.permutation(g):
+        open_pools = np.flatnonzero(load < limit)
+        if open_pools.size < pools_per_gene:  # a tight cap: fill the emptiest pools
+            open_pools = np.argsort(load)[:pools_per_gene]
+        pools = rng.choice(open_pools, size=pools_per_gene, replace=False)
+        design[pools, gene] = 1.0
+        load[pools] += 1
+    return design
+
+
+def _passes_filters(design: np.ndarray, max_gene_cosine: float, max_usage_ratio: float) -> bool:
+    """CISI's filters: no two gene columns with cosine above the limit, usage within the ratio."""
+    usage = design.sum(axis=0)
+    if usage.min() <= 0 or usage.max() / usage.min() > max_usage_ratio:
+        return False
+    return not _genes_too_similar(design, usage, max_gene_cosine)
+
+
+def _genes_too_similar(design: np.ndarray, usage: np.ndarray, max_gene_cosine: float) -> bool:
+    """Whether two genes' pool-membership columns have cosine (shared / sqrt(u_a u_b)) above the limit."""
+    g = design.shape[1]
+    if g < 2:
+        return False
+    u = usage[0]
+    if usage.min() == usage.max() and (u - 1) / u <= max_gene_cosine:
+        # equal usage: cosine = shared / u, and only identical columns exceed the limit
+        return np.unique(design.T, axis=0).shape[0] < g
+    from scipy import sparse
+
+    unit = sparse.csc_matrix(design / np.sqrt(usage))
+    gram = (unit.T @ unit).tocoo()
+    off = gram.row != gram.col
+    return bool(off.any() and gram.data[off].max() > max_gene_cosine + 1e-12)
+
+
+def _mean_gene_pearson(X: np.ndarray, X_hat: np.ndarray) -> float:
+    """Mean over genes (with variance in both) of the Pearson correlation across samples."""
+    a = X - X.mean(axis=0)
+    b = X_hat - X_hat.mean(axis=0)
+    norm = np.sqrt((a**2).sum(axis=0) * (b**2).sum(axis=0))
+    varying = norm > 0
+    return float(np.mean((a * b).sum(axis=0)[varying] / norm[varying]))
