@@ -316,3 +316,35 @@ def test_pipeline_learns_its_design_and_saves_it(tmp_path):
     np.testing.assert_array_equal(model.design_.sum(axis=0), 2)
     path = model.save(tmp_path / "m.h5")
     np.testing.assert_array_equal(CompressedSensing.load(path).design_, model.design_)
+
+
+def test_cli_learns_a_design_a_lab_can_use_end_to_end(tmp_path, capsys):
+    from csgene import io
+    from csgene.cli import main
+    from csgene.datasets import make_expression
+
+    data = make_expression(120, 60, 6, random_state=1)
+    path = tmp_path / "train.csv"
+    io.write(path, io.ExpressionData.from_array(data.counts, gene_names=data.gene_names))
+    design = tmp_path / "pools.csv"
+    assert main(["design", "--learn", str(path), "--kind", "learned-pools", "--measurements", "8",
+                 "--pools-per-gene", "2", "--snr", "2", "--out", str(design), "--quiet"]) == 0
+    A, names = read_design_csv(design, gene_names=list(data.gene_names))
+    np.testing.assert_array_equal(A.sum(axis=0), 2)
+    record = read_design_provenance(design)
+    assert record["kind"] == "learned-pools" and record["options"] == {"pools_per_gene": 2}
+    assert record["snr"] == 2.0 and record["n_training_samples"] == 120 and record["space"] == "log1p"
+    model = tmp_path / "model.h5"
+    assert main(["fit", str(path), "--method", "gaussian", "--design-file", str(design), "--snr", "2",
+                 "--out", str(model), "--quiet"]) == 0
+    from csgene.pipeline import CompressedSensing
+
+    np.testing.assert_array_equal(CompressedSensing.load(model).design_, A)
+    capsys.readouterr()
+    # a learned kind without training data, and an option the kind does not take, are refused
+    assert main(["design", "--genes-from", str(path), "--kind", "landmarks", "--measurements", "5",
+                 "--out", str(tmp_path / "x.csv")]) != 0
+    assert "--learn DATA" in capsys.readouterr().err
+    assert main(["design", "--learn", str(path), "--kind", "learned", "--measurements", "5",
+                 "--pools-per-gene", "2", "--out", str(tmp_path / "x.csv")]) != 0
+    assert "does not take" in capsys.readouterr().err
