@@ -235,7 +235,7 @@ def _streaming(args, function_name, *positional, **kwargs):
 
 def cmd_simulate(args) -> int:
     from . import io
-    from .design import read_design_csv
+    from .design import read_design_csv, read_design_provenance
     from .measure import design_fingerprint, measure
 
     _refuse_overwriting_inputs(args.out, args.data, args.model, args.design_file)
@@ -256,6 +256,11 @@ def cmd_simulate(args) -> int:
         marks = model.measurement_marks()
     elif args.design_file:
         A, names = read_design_csv(args.design_file, gene_names=data.gene_names)
+        space = (read_design_provenance(args.design_file) or {}).get("space", "none")
+        if space != "none":
+            log.warning("%s was learned for %s-transformed profiles but --design-file applies it to the raw "
+                        "values; to measure as it was learned, fit a model with it (`csgene fit --design-file`) "
+                        "and simulate with --model.", args.design_file, space)
         Y = measure(data.X, A, snr=args.snr, random_state=args.seed)
         marks = {"csgene_design_sha256": design_fingerprint(A), "csgene_space": "none"}  # of the raw data
     else:

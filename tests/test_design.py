@@ -318,7 +318,7 @@ def test_pipeline_learns_its_design_and_saves_it(tmp_path):
     np.testing.assert_array_equal(CompressedSensing.load(path).design_, model.design_)
 
 
-def test_cli_learns_a_design_a_lab_can_use_end_to_end(tmp_path, capsys):
+def test_cli_learns_a_design_a_lab_can_use_end_to_end(tmp_path, capsys, caplog):
     from csgene import io
     from csgene.cli import main
     from csgene.datasets import make_expression
@@ -341,6 +341,10 @@ def test_cli_learns_a_design_a_lab_can_use_end_to_end(tmp_path, capsys):
 
     np.testing.assert_array_equal(CompressedSensing.load(model).design_, A)
     capsys.readouterr()
+    # applying a log-space design to raw values is allowed but said
+    with caplog.at_level("WARNING", logger="csgene"):
+        assert main(["simulate", str(path), "--design-file", str(design), "--out", str(tmp_path / "y.csv")]) == 0
+    assert "learned for log1p-transformed profiles" in caplog.text + capsys.readouterr().err
     # a learned kind without training data, and an option the kind does not take, are refused
     assert main(["design", "--genes-from", str(path), "--kind", "landmarks", "--measurements", "5",
                  "--out", str(tmp_path / "x.csv")]) != 0
