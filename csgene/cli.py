@@ -299,8 +299,8 @@ def cmd_plot(args) -> int:
         data = io.read(args.heatmap, n_samples=args.samples, n_genes=args.genes, random_state=args.seed,
                        dtype=np.float64, allow_negative=args.allow_negative,
                        **io.selection_arguments(**_selection(args)))
-        X = np.log1p(data.X) if data.X.min() >= 0 else data.X
-        out = plot_gene_modules(X, args.out or "gene_modules.png", max_genes=args.max_genes)
+        out = plot_gene_modules(data.X, args.out or "gene_modules.png", max_genes=args.max_genes,
+                                title=f"{Path(args.heatmap).name}, {data.X.shape[1]} genes read")
         print(f"heatmap written to {out}")
         return 0
     if not args.results:
