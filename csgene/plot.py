@@ -172,11 +172,11 @@ def _paired_deltas(rows: list[dict], curves: dict, metric: str):
     """Each non-baseline method minus the best baseline at each d, paired by repeat (same split).
 
     The best baseline at a d is the baseline with the largest mean there. Returns
-    ``({method: (d, mean, sd)}, label naming the baselines)``, or ``({}, None)`` without baselines.
+    ``({method: (d, mean, sd)}, {d: best baseline})``, or ``({}, {})`` without baselines.
     """
     baselines = [m for m in curves if is_baseline(m)]
     if not baselines:
-        return {}, None
+        return {}, {}
     best = {}
     for method in baselines:
         for d, mean in zip(curves[method][0], curves[method][1]):
@@ -196,10 +196,10 @@ def _paired_deltas(rows: list[dict], curves: dict, metric: str):
                 points.append((d, diffs.mean(), diffs.std(ddof=1) if diffs.size > 1 else np.nan))
         if points:
             deltas[method] = tuple(np.array(v, dtype=float) for v in zip(*points))
-    return deltas, "/".join(baselines)
+    return deltas, {d: method for d, (method, _) in best.items()}
 
 
-def _draw_metric(plt, curves: dict, deltas: dict, baseline_names: str | None, metric: str, description: str):
+def _draw_metric(plt, curves: dict, deltas: dict, best: dict, metric: str, description: str):
     two_panels = bool(deltas)
     fig, axes = plt.subplots(1, 2 if two_panels else 1, figsize=(11.5 if two_panels else 6.4, 4.6), squeeze=False)
     axes = axes[0]
@@ -220,9 +220,12 @@ def _draw_metric(plt, curves: dict, deltas: dict, baseline_names: str | None, me
     axes[0].set_title(label, fontsize=10)
     if two_panels:
         axes[1].axhline(0.0, color="#222222", linestyle="--", linewidth=1.2)
-        axes[1].set_ylabel(f"{label} minus best baseline (same split)")
-        axes[1].set_title(f"difference to the best of {baseline_names} at each d\n"
-                          f"(paired by repeat; dashed line = that baseline)", fontsize=10)
+        for d, name in best.items():
+            axes[1].annotate(name, (d, 0.0), textcoords="offset points", xytext=(0, 4), ha="center",
+                             fontsize=8, color="#222222")
+        axes[1].set_ylabel("method − best baseline")
+        axes[1].set_title(f"{label}: difference to the best baseline at each d\n"
+                          f"(named on the dashed line; paired by repeat)", fontsize=10)
     for ax in axes:
         ax.set_xscale("log")
         ax.set_xticks(ds)
