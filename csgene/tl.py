@@ -68,7 +68,7 @@ def _matrix(adata, layer: str | None) -> np.ndarray:
                 f"Pass one of them, or layer=None for adata.X."
             )
         X = adata.layers[layer]
-    X = X.toarray() if hasattr(X, "toarray") else X
+    X = X.toarray() if hasattr(X, "toarray") else X  # sparse matrices are densified
     return np.asarray(X, dtype=np.float64)
 
 
@@ -100,7 +100,8 @@ def fit(adata, method: str = "smaf", *, layer: str | None = None, copy: bool = F
         A method of :data:`csgene.methods.METHODS`, e.g. ``"smaf"``.
     layer : str, optional
         Layer holding the profiles (raw counts for the default ``preprocess="log1p"``, e.g.
-        ``"counts"``); None uses ``adata.X``.
+        ``"counts"``); None uses ``adata.X``. Sparse matrices are densified (n_obs × n_vars
+        float64 must fit in memory; select highly variable genes first for large data).
     copy : bool
         Write into a copy of ``adata`` and return it with the model.
     **params
@@ -128,8 +129,7 @@ def fit(adata, method: str = "smaf", *, layer: str | None = None, copy: bool = F
     if components is not None:
         adata.varm[MODULES_KEY] = np.asarray(components, dtype=np.float64).T
     adata.varm[DESIGN_KEY] = np.asarray(model.design_, dtype=np.float64).T
-    entry = _uns(adata)
-    entry.clear()
+    entry = _uns(adata)  # records of earlier measurements stay, so recover() can refuse them
     entry.update({
         "method": method,
         "params": _plain({k: v for k, v in model.get_params().items() if k != "design" and v is not None}),

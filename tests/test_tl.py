@@ -119,3 +119,13 @@ def test_without_anndata_the_module_imports_and_names_the_extra():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "pip install 'csgene[anndata]'" in out
     assert MissingDependencyError  # the type the message comes with
+
+
+def test_refitting_keeps_the_record_that_refuses_old_measurements(adata):
+    first = cstl.fit(adata, "svd", layer="counts", **PARAMS)
+    cstl.measure(adata, first, layer="counts")
+    second = cstl.fit(adata, "svd", layer="counts", **{**PARAMS, "random_state": 7})
+    assert adata.uns["csgene"]["design_sha256"] != adata.uns["csgene"]["measurements"]["X_csgene_measurements"][
+        "design_sha256"]
+    with pytest.raises(InputError, match="another design"):
+        cstl.recover(adata, second)
