@@ -231,6 +231,7 @@ def cmd_simulate(args) -> int:
     out = io.ExpressionData(
         X=Y, gene_names=np.array([f"m{i + 1}" for i in range(Y.shape[1])]),
         sample_names=np.asarray(data.sample_names), source=str(args.data), layout="measurements", attrs=marks,
+        obs=data.obs,
     )
     io.write(args.out, out)
     print(f"{Y.shape[0]} samples × {Y.shape[1]} measurements written to {args.out}")
@@ -253,7 +254,7 @@ def cmd_recover(args) -> int:
     X_hat = model.recover(measured, space=args.space, library_size=args.library_size)  # checks its design
     out = io.ExpressionData(X=X_hat, gene_names=model.gene_names_,
                             sample_names=np.asarray(measured.sample_names), source=str(args.measurements),
-                            layout="recovered")
+                            layout="recovered", obs=measured.obs)
     io.write(args.out, out)
     print(f"{X_hat.shape[0]} samples × {X_hat.shape[1]} genes recovered to {args.out}")
     return 0

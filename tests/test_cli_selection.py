@@ -81,3 +81,18 @@ def test_name_lists_skip_comments_and_refuse_repeats(tmp_path):
 
     with pytest.raises(InputError, match="more than once: 'GSM1'"):
         io.read_name_list(lines(tmp_path / "b.txt", "GSM1", "GSM1"))
+
+
+def test_sample_metadata_travels_through_simulate_and_recover(archs4, tmp_path):
+    pytest.importorskip("anndata")
+    model = tmp_path / "m.h5"
+    assert main(["fit", str(archs4), "--method", "svd", "--measurements", "3", "--modules", "3", "--sparsity", "2",
+                 "--out", str(model), "--quiet"]) == 0
+    measured, recovered = tmp_path / "y.h5", tmp_path / "x.h5ad"
+    assert main(["simulate", str(archs4), "--model", str(model), "--search", "myoblast", "--out", str(measured),
+                 "--quiet"]) == 0
+    assert main(["recover", str(model), str(measured), "--out", str(recovered), "--quiet"]) == 0
+    back = io.read(recovered)
+    assert back.sample_names.tolist() == ["GSM0", "GSM2", "GSM3"]
+    assert back.obs["title"].tolist() == ["Myoblast day 1", "C2C12 cells", "heart"]
+    assert back.obs["series_id"].tolist() == ["GSE1", "GSE2", "GSE3"]
