@@ -161,3 +161,9 @@ def test_h5ad_obs_round_trip_keeps_values_and_columns(h5ad_with_layers, tmp_path
     np.testing.assert_array_equal(back.X, counts)
     pd.testing.assert_frame_equal(back.obs, data.obs)
     assert str(back.obs["cell_type"].dtype) == "category"
+
+
+def test_describe_lists_the_metadata_fields(archs4_meta, tmp_path):
+    fields = set(io.describe(archs4_meta)["metadata"]) - {"singlecellprobability"}  # gen 2 only
+    assert fields == {"characteristics_ch1", "readsaligned", "series_id", "source_name_ch1", "title"}
+    assert io.describe(write_archs4(tmp_path / "bare.h5", values(), 2))["metadata"] == "none"

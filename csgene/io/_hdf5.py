@@ -283,6 +283,7 @@ def describe_archs4(path: str, h5: h5py.File) -> Description:
         "gene names": info.genes,
         "sample names": info.samples or "none (placeholders sample_0, ...)",
         "single-cell": info.singlecell or "none",
+        "metadata": sorted(_metadata.field_paths(h5, n_samples, skip=(info.samples,))) or "none",
         "value range": value_summary(probe, f"first {n_probe} samples"),
         "datasets": list_datasets(h5),
     }
