@@ -24,9 +24,13 @@ def figures(monkeypatch):
         kept.append(fig)
         save(fig, path)
 
+    plt = plot._pyplot()
+    close = plt.close
     monkeypatch.setattr(plot, "_save_atomic", keep)
-    monkeypatch.setattr(plot._pyplot(), "close", lambda fig=None: None)
-    return kept
+    monkeypatch.setattr(plt, "close", lambda fig=None: None)
+    yield kept
+    for fig in kept:
+        close(fig)
 
 
 def rows_of(values: dict) -> list[dict]:
