@@ -167,3 +167,14 @@ def test_describe_lists_the_metadata_fields(archs4_meta, tmp_path):
     fields = set(io.describe(archs4_meta)["metadata"]) - {"singlecellprobability"}  # gen 2 only
     assert fields == {"characteristics_ch1", "readsaligned", "series_id", "source_name_ch1", "title"}
     assert io.describe(write_archs4(tmp_path / "bare.h5", values(), 2))["metadata"] == "none"
+
+
+def test_read_metadata_without_the_values(archs4_meta, tmp_path):
+    meta = io.read_metadata(archs4_meta, series="GSE3")
+    assert meta.index.tolist() == ["GSM3", "GSM4"]
+    assert meta["title"].tolist() == ["heart", "kidney"]
+    assert io.read_metadata(archs4_meta, samples=["GSM6", "GSM0"])["series_id"].tolist() == ["GSE4", "GSE1"]
+    assert len(io.read_metadata(archs4_meta)) == N_SAMPLES
+    table = io.write(tmp_path / "t.csv", io.read(archs4_meta))
+    with pytest.raises(InputError, match="holds no per-sample metadata"):
+        io.read_metadata(table)

@@ -12,7 +12,7 @@ series; their metadata comes back as ``ExpressionData.obs``.
 >>> myoblasts.obs[["title", "series_id"]]  # doctest: +SKIP
 """
 
-from ._api import FORMATS, describe, detect_format, read, write
+from ._api import FORMATS, describe, detect_format, read, read_metadata, write
 from ._common import DataFileNotFoundError, Description, ExpressionData, file_fingerprint, same_file_content
 from ._hdf5 import read_selection
 from ._lists import read_name_list, selection_arguments
@@ -27,6 +27,7 @@ __all__ = [
     "detect_format",
     "file_fingerprint",
     "read",
+    "read_metadata",
     "read_name_list",
     "read_selection",
     "SEARCH_FIELDS",

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_path
+from .._optional import require
 from .._random import check_random_state
 from ..exceptions import InputError
 from . import _arrays, _hdf5, _text
@@ -214,6 +215,62 @@ def _read_selection(
     )
     check_values(data, allow_negative)
     return data
+
+
+def read_metadata(path, *, samples=None, search: str | None = None, series=None,
+                  singlecell_threshold: float | None = None, format: str | None = None):
+    """The per-sample metadata of a file, without reading its expression values.
+
+    Like archs4py's ``meta`` and ``series`` lookups, but returning only the metadata: use it to
+    see which samples a ``search``/``series`` selects before reading them with :func:`read`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        An ARCHS4 HDF5 file (metadata under ``meta/samples``) or an AnnData ``.h5ad`` file (``obs``).
+    samples, search, series, singlecell_threshold, format
+        Select samples as :func:`read` does (no random draw).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per selected sample, indexed by sample name, in file order (or the order of
+        ``samples``).
+
+    Raises
+    ------
+    MissingDependencyError
+        pandas is not installed.
+    InputError
+        A format without per-sample metadata, or a selection that selects nothing.
+
+    Examples
+    --------
+    >>> meta = read_metadata("human_gene_v2.4.h5", search="myoblast")  # doctest: +SKIP
+    >>> meta["series_id"].value_counts()  # doctest: +SKIP
+    """
+    require("pandas", "read_metadata")
+    path = check_path_exists(path)
+    fmt, _ = detect_format(path, format)
+    source = _open_source(str(path), fmt, False)
+    try:
+        if not hasattr(source, "load_obs"):
+            raise InputError(
+                f"{str(path)!r} is a {source.layout} file, which holds no per-sample metadata; ARCHS4 HDF5 "
+                f"and .h5ad files do."
+            )
+        keep = _metadata_keep_mask(source, search, series, str(path))
+        singlecell = singlecell_keep_mask(source.singlecell, singlecell_threshold, str(path))
+        if singlecell is not None:
+            keep = singlecell if keep is None else keep & singlecell
+        request = resolve_request(samples, source.sample_names, "samples", str(path))
+        idx = choose_indices(len(source.sample_names), request, keep, None, None, "samples", str(path))
+        obs = source.load_obs(idx)
+        import pandas
+
+        return obs if obs is not None else pandas.DataFrame(index=pandas.Index(source.sample_names[idx], dtype=str))
+    finally:
+        source.close()
 
 
 def _metadata_keep_mask(source, search, series, path: str) -> np.ndarray | None:
