@@ -220,12 +220,14 @@ def _draw_metric(plt, curves: dict, deltas: dict, best: dict, metric: str, descr
     axes[0].set_title(label, fontsize=10)
     if two_panels:
         axes[1].axhline(0.0, color="#222222", linestyle="--", linewidth=1.2)
-        for d, name in best.items():
-            axes[1].annotate(name, (d, 0.0), textcoords="offset points", xytext=(0, 4), ha="center",
-                             fontsize=8, color="#222222")
+        for d, name in best.items():  # which baseline is the zero line, along the bottom of the panel
+            axes[1].annotate(name, (d, 0.0), xycoords=("data", "axes fraction"), textcoords="offset points",
+                             xytext=(0, 3), ha="center", va="bottom", fontsize=8, color="#222222",
+                             bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none",
+                                   "alpha": 0.8})
         axes[1].set_ylabel("method − best baseline")
         axes[1].set_title(f"{label}: difference to the best baseline at each d\n"
-                          f"(named on the dashed line; paired by repeat)", fontsize=10)
+                          f"(dashed line = best baseline, named along the bottom; paired by repeat)", fontsize=10)
     for ax in axes:
         ax.set_xscale("log")
         ax.set_xticks(ds)
