@@ -100,6 +100,7 @@ def cmd_run(args) -> int:
         test_fraction=args.test_fraction,
         device=args.device,
         allow_negative=args.allow_negative,
+        **_selection(args),
     )
     rows = run_experiment(config, args.out, quiet=args.quiet)
     summary = summarize(rows)
@@ -125,7 +126,8 @@ def cmd_fit(args) -> int:
                          f"{', '.join(SAVABLE_METHODS)}. Use it from `csgene run` or the library.")
 
     data = io.read(args.data, n_samples=args.samples, n_genes=args.genes, random_state=args.seed,
-                   dtype=np.float64, allow_negative=args.allow_negative)
+                   dtype=np.float64, allow_negative=args.allow_negative,
+                   **io.selection_arguments(**_selection(args)))
     model = CompressedSensing(
         args.method, n_measurements=args.measurements, design=_design_arg(args, data.gene_names),
         preprocess=args.preprocess, n_modules=args.modules, sparsity=args.sparsity, snr=args.snr,
@@ -239,7 +241,7 @@ def cmd_simulate(args) -> int:
     from .measure import design_fingerprint, measure
 
     _refuse_overwriting_inputs(args.out, args.data, args.model, args.design_file)
-    if args.model and _is_hdf5(args.data) and _is_hdf5(args.out):
+    if args.model and _is_hdf5(args.data) and _is_hdf5(args.out) and not any(_selection(args).values()):
         from .pipeline import CompressedSensing
 
         model = CompressedSensing.load(args.model)
@@ -247,7 +249,8 @@ def cmd_simulate(args) -> int:
                           random_state=args.seed, block_size=args.block_size, overwrite=args.overwrite)
         print(f"measurements written block by block to {path}")
         return 0
-    data = io.read(args.data, dtype=np.float64, allow_negative=args.allow_negative)
+    data = io.read(args.data, dtype=np.float64, allow_negative=args.allow_negative,
+                   **io.selection_arguments(**_selection(args)))
     if args.model:
         from .pipeline import CompressedSensing
 
@@ -271,6 +274,7 @@ def cmd_simulate(args) -> int:
     out = io.ExpressionData(
         X=Y, gene_names=np.array([f"m{i + 1}" for i in range(Y.shape[1])]),
         sample_names=np.asarray(data.sample_names), source=str(args.data), layout="measurements", attrs=marks,
+        obs=data.obs,
     )
     io.write(args.out, out)
     print(f"{Y.shape[0]} samples × {Y.shape[1]} measurements written to {args.out}")
@@ -293,7 +297,7 @@ def cmd_recover(args) -> int:
     X_hat = model.recover(measured, space=args.space, library_size=args.library_size)  # checks its design
     out = io.ExpressionData(X=X_hat, gene_names=model.gene_names_,
                             sample_names=np.asarray(measured.sample_names), source=str(args.measurements),
-                            layout="recovered")
+                            layout="recovered", obs=measured.obs)
     io.write(args.out, out)
     print(f"{X_hat.shape[0]} samples × {X_hat.shape[1]} genes recovered to {args.out}")
     return 0
@@ -337,9 +341,10 @@ def cmd_plot(args) -> int:
         from . import io
 
         data = io.read(args.heatmap, n_samples=args.samples, n_genes=args.genes, random_state=args.seed,
-                       dtype=np.float64, allow_negative=args.allow_negative)
-        X = np.log1p(data.X) if data.X.min() >= 0 else data.X
-        out = plot_gene_modules(X, args.out or "gene_modules.png", max_genes=args.max_genes)
+                       dtype=np.float64, allow_negative=args.allow_negative,
+                       **io.selection_arguments(**_selection(args)))
+        out = plot_gene_modules(data.X, args.out or "gene_modules.png", max_genes=args.max_genes,
+                                title=f"{Path(args.heatmap).name}, {data.X.shape[1]} genes read")
         print(f"heatmap written to {out}")
         return 0
     if not args.results:
@@ -356,6 +361,30 @@ def cmd_plot(args) -> int:
 
 
 # --------------------------------------------------------------------------- parser
+
+
+#: the selection flags and the ExperimentConfig / csgene.io.selection_arguments names they set
+SELECTION_FLAGS = {"samples_from": "--samples-from", "genes_from": "--genes-from", "search": "--search",
+                   "series": "--series", "layer": "--layer"}
+
+
+def _selection_flags(parser) -> None:
+    group = parser.add_argument_group("selecting samples and genes of the data file")
+    group.add_argument("--samples-from", metavar="FILE",
+                       help="read only the samples listed in FILE (GSM ids or sample names, one per line)")
+    group.add_argument("--genes-from", metavar="FILE",
+                       help="read only the genes listed in FILE (gene symbols, one per line)")
+    group.add_argument("--search", metavar="TEXT",
+                       help="ARCHS4 files: read only the samples whose title, source name or characteristics "
+                       "contain TEXT (case ignored), e.g. --search myoblast")
+    group.add_argument("--series", metavar="GSE[,GSE...]",
+                       help="ARCHS4 files: read only the samples of these GEO series")
+    group.add_argument("--layer", metavar="NAME",
+                       help="AnnData (.h5ad) files: read this layer instead of X (e.g. counts)")
+
+
+def _selection(args) -> dict:
+    return {name: getattr(args, name, None) for name in SELECTION_FLAGS}
 
 
 def _streaming_flags(parser) -> None:
@@ -437,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default=defaults.device, choices=DEVICES, help=DEVICE_HELP)
     run.add_argument(*ALLOW_NEGATIVE, action="store_true", help=ALLOW_NEGATIVE_HELP)
     run.add_argument("--out", default="csgene-run", help="output directory (default csgene-run)")
+    _selection_flags(run)
     run.set_defaults(func=cmd_run)
 
     fit = sub.add_parser("fit", parents=[common], help="train a model on a data file and save it")
@@ -455,6 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--device", default="auto", choices=DEVICES, help=DEVICE_HELP)
     fit.add_argument(*ALLOW_NEGATIVE, action="store_true", help=ALLOW_NEGATIVE_HELP)
     fit.add_argument("--out", required=True, help="model file (.h5)")
+    _selection_flags(fit)
     fit.set_defaults(func=cmd_fit)
 
     design = sub.add_parser(
@@ -488,6 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=_seed, default=0)
     simulate.add_argument("--out", required=True, help="measurements file (.csv, .csv.gz, .npz, .h5)")
     simulate.add_argument(*ALLOW_NEGATIVE, action="store_true", help=ALLOW_NEGATIVE_HELP)
+    _selection_flags(simulate)
     _streaming_flags(simulate)
     simulate.set_defaults(func=cmd_simulate)
 
@@ -516,6 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--seed", type=_seed, default=0)
     plot.add_argument("--out", help="heatmap file (default gene_modules.png)")
     plot.add_argument(*ALLOW_NEGATIVE, action="store_true", help=ALLOW_NEGATIVE_HELP)
+    _selection_flags(plot)
     plot.set_defaults(func=cmd_plot)
     return parser
 
@@ -529,6 +562,8 @@ CLI_FIXES = (
     (r"or pass format= to read it as another format", "or rename it with the ending of its real format"),
     (r"pass transpose=True if rows are genes", "transpose the file if rows are genes"),
     (r"device='(\w+)'", r"--device \1"),
+    (r"(?<![-\w])(search|series|layer)=(?=\S)", r"--\1 "),
+    (r"by name(?: or index)? with samples= instead", "by name with --samples-from FILE instead"),
 )
 #: Library parameters and the command-line flags that set them.
 CLI_FLAGS = {

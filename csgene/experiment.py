@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 
 #: Settings that do not change results and may differ when resuming.
 NON_RESULT_SETTINGS = ("quiet", "out")
+#: Settings that select part of a data file (the command line's selection flags).
+SELECTION_SETTINGS = ("samples_from", "genes_from", "search", "series", "layer")
 
 
 @dataclass
@@ -94,6 +96,14 @@ class ExperimentConfig:
     allow_negative : bool
         Accept data with negative values (log-ratios, centred data; with ``preprocess="none"``
         or ``"minmax"``).
+    samples_from, genes_from : str or None
+        Text files of sample ids (GSM) and gene symbols, one per line: read only these (before
+        the random ``samples``/``genes`` draw). See :func:`csgene.io.read_name_list`.
+    search, series : str or None
+        ARCHS4 files: keep the samples whose metadata mention ``search`` or that belong to the
+        GEO ``series`` (comma list of GSE ids); see :func:`csgene.io.read`.
+    layer : str or None
+        AnnData files: the layer to read instead of ``X`` (e.g. ``"counts"``).
     """
 
     data: str | None = None
@@ -113,6 +123,11 @@ class ExperimentConfig:
     device: str = "auto"
     synthetic_modules: int = 40
     allow_negative: bool = False
+    samples_from: str | None = None
+    genes_from: str | None = None
+    search: str | None = None
+    series: str | None = None
+    layer: str | None = None
 
     def check(self):
         """Validate every setting, raising :class:`InputError` with a fix; called before anything
@@ -147,6 +162,9 @@ class ExperimentConfig:
         if not 0 < self.test_fraction < 1:
             raise InputError(f"test_fraction must be in (0, 1), got {self.test_fraction}.")
         check_snr(self.snr)
+        selection = [name for name in SELECTION_SETTINGS if getattr(self, name) is not None]
+        if self.data is None and selection:
+            raise InputError(f"{', '.join(selection)} select from a data file; pass data (--data FILE) too.")
         return self
 
     def to_json(self) -> dict:
@@ -187,12 +205,14 @@ def load_data(config: ExperimentConfig):
         random_state=config.seed,
         dtype=np.float64,
         allow_negative=config.allow_negative,
+        **io.selection_arguments(config.samples_from, config.genes_from, config.search, config.series, config.layer),
     )
     return data.X, np.asarray(data.gene_names), {
         "source": str(config.data),
         "layout": getattr(data, "layout", None),
         "n_samples": int(data.X.shape[0]),
         "n_genes": int(data.X.shape[1]),
+        "selection": {name: getattr(config, name) for name in SELECTION_SETTINGS if getattr(config, name) is not None},
     }
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "Log1pCPM",
     "PreprocessChain",
     "make_preprocessor",
+    "looks_log_transformed",
     "VALID_NAMES",
 ]
 
@@ -44,6 +45,11 @@ __all__ = [
 VALID_NAMES = ("none", "minmax", "log1p", "log1p-cpm", "clipNN")
 
 _CLIP_PATTERN = re.compile(r"^clip(\d+(?:\.\d+)?)$")
+
+#: Data whose largest value is below this and that hold non-integer values look already
+#: log-transformed: ``log1p`` of any realistic count (even 10^12) stays below 30, while raw or
+#: CPM-normalised counts of a sample set reach far higher values (see :func:`looks_log_transformed`).
+LOGGED_MAX = 30.0
 
 #: Log-space headroom above a gene's training maximum before the inverse of a log step clips:
 #: log(2), so a recovered value is at most about twice the largest training value of its gene.
@@ -320,6 +326,41 @@ class PercentileClip(_StatefulTransform):
         return self._fitted_input(X, "inverse_transform")
 
 
+def looks_log_transformed(X) -> bool:
+    """Whether a nonnegative matrix looks already log-transformed (so ``log1p`` would log it twice).
+
+    The heuristic: every value is below :data:`LOGGED_MAX` (30) **and** some values are not whole
+    numbers. Counts are whole numbers; normalised counts (CPM, TPM) of a realistic sample set
+    reach values far above 30; ``log1p`` of counts, or scanpy's ``normalize_total`` +
+    ``log1p``, stay below about 15. Small whole-number matrices (sparse single-cell counts with
+    a maximum below 30) are not flagged, nor is an empty matrix.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_genes)
+
+    Returns
+    -------
+    bool
+    """
+    X = np.asarray(X)
+    if X.size == 0 or X.max() >= LOGGED_MAX:
+        return False
+    return bool(np.any(X != np.round(X)))
+
+
+def warn_if_log_transformed(X, kind: str) -> None:
+    """Warn (``UserWarning``) when ``X`` looks already log-transformed and step ``kind`` logs it."""
+    if looks_log_transformed(X):
+        warnings.warn(
+            f"the data look already log-transformed (largest value {float(np.max(X)):.3g} < {LOGGED_MAX:g} "
+            f"and non-integer values), but preprocess={kind!r} takes their log again. Fit on raw counts "
+            f"(for AnnData, usually the layer 'counts': layer='counts'), or pass preprocess='none' "
+            f"(or 'minmax') for data that are already logged.",
+            UserWarning, stacklevel=4,
+        )
+
+
 class _BoundedLog(_StatefulTransform):
     """A log step whose inverse clips at each gene's training maximum (plus :data:`LOG_MARGIN`).
 
@@ -360,6 +401,7 @@ class Log1p(_BoundedLog):
     def fit(self, X, y=None):
         """Check ``X`` (nonnegative) and record each gene's log-space maximum. Returns ``self``."""
         X = self._fit_input(X)
+        warn_if_log_transformed(X, self.kind)
         self._record_range(np.log1p(X, dtype=np.float64))
         return self
 
@@ -418,6 +460,7 @@ class Log1pCPM(_BoundedLog):
         """Check ``X`` (nonnegative counts); record the mean library size and the log-space
         maximum of each gene. Returns ``self``."""
         X = self._fit_input(X)
+        warn_if_log_transformed(X, self.kind)
         self.mean_library_size_ = np.asarray(X.sum(axis=1, dtype=np.float64).mean())
         self._record_range(self._log_cpm(X))
         return self

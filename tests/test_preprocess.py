@@ -340,3 +340,31 @@ def test_minmax_subnormal_range_is_treated_as_constant():
     out = scaler.transform(X)
     assert np.isfinite(out).all() and np.all(out == 0)
     np.testing.assert_allclose(scaler.inverse_transform(out), X, atol=1e-300)
+
+
+# --------------------------------------------------------------------------- already-logged data
+
+
+def test_log1p_warns_on_data_that_look_already_logged():
+    logged = np.log1p(counts(0))
+    for name in ("log1p", "log1p-cpm", "clip99+log1p"):
+        with pytest.warns(UserWarning, match="already log-transformed"):
+            make_preprocessor(name).fit(logged)
+
+
+def test_no_warning_for_counts_normalised_counts_or_other_steps(recwarn):
+    raw = counts(1)
+    make_preprocessor("log1p").fit(raw)  # whole numbers
+    make_preprocessor("log1p").fit(raw / raw.sum(axis=1, keepdims=True).clip(1) * 1e6)  # CPM: max >> 30
+    make_preprocessor("log1p").fit(np.minimum(raw, 20))  # small whole-number counts
+    make_preprocessor("minmax").fit(np.log1p(raw))  # no log step: nothing logged twice
+    assert not [w for w in recwarn if "log-transformed" in str(w.message)]
+
+
+def test_looks_log_transformed_threshold():
+    from csgene.preprocess import LOGGED_MAX, looks_log_transformed
+
+    assert looks_log_transformed(np.array([[0.5, LOGGED_MAX - 0.01]]))
+    assert not looks_log_transformed(np.array([[0.5, LOGGED_MAX]]))
+    assert not looks_log_transformed(np.array([[1.0, 2.0]]))
+    assert not looks_log_transformed(np.zeros((0, 3)))

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_path
+from .._optional import require
 from .._random import check_random_state
 from ..exceptions import InputError
 from . import _arrays, _hdf5, _text
@@ -68,21 +69,30 @@ def detect_format(path: Path, format: str | None = None) -> tuple[str, bool]:
     return fmt, gzipped
 
 
-def _open_source(path: str, fmt: str, transpose: bool):
+def _open_source(path: str, fmt: str, transpose: bool, layer: str | None = None):
+    if layer is not None and not (fmt in ("hdf5", "h5ad") and _is_h5ad(path, fmt)):
+        raise InputError(
+            f"layer={layer!r} applies to AnnData (.h5ad) files only; {path!r} is read as {fmt}, which "
+            f"has one matrix. Leave layer out."
+        )
     if transpose and fmt not in TRANSPOSABLE:
         raise InputError(
             f"transpose=True applies to {', '.join(TRANSPOSABLE)} files only; the orientation of "
             f"{fmt} files is known ({'detected from the gene list' if fmt == 'hdf5' else 'obs are samples'})."
         )
-    if fmt == "hdf5":
-        with _hdf5.open_hdf5(path) as h5:
-            anndata_inside = _hdf5.is_anndata(h5)
-        return _arrays.H5adSource(path) if anndata_inside else _hdf5.Archs4Source(path)
-    if fmt == "h5ad":
-        return _arrays.H5adSource(path)
+    if fmt in ("hdf5", "h5ad"):
+        return _arrays.H5adSource(path, layer) if _is_h5ad(path, fmt) else _hdf5.Archs4Source(path)
     if fmt in ("csv", "tsv"):
         return _text.TableSource(path, "," if fmt == "csv" else "\t", transpose, fmt)
     return _arrays.ArraySource(path, fmt, transpose)
+
+
+def _is_h5ad(path: str, fmt: str) -> bool:
+    """An AnnData file: named .h5ad, or an HDF5 file holding AnnData's groups."""
+    if fmt == "h5ad":
+        return True
+    with _hdf5.open_hdf5(path) as h5:
+        return _hdf5.is_anndata(h5)
 
 
 def read(
@@ -99,6 +109,9 @@ def read(
     format: str | None = None,
     allow_negative: bool = False,
     make_unique: bool = False,
+    layer: str | None = None,
+    search: str | None = None,
+    series=None,
 ) -> ExpressionData:
     """Read an expression matrix as (n_samples, n_genes), optionally a subset of it.
 
@@ -128,11 +141,26 @@ def read(
         Accept negative values (log-ratios, centred data); counts are expected otherwise.
     make_unique : bool
         Append ``-1``, ``-2``, ... to duplicated gene names instead of raising.
+    layer : str, optional
+        AnnData files only: read this layer (e.g. ``"counts"``, where scanpy users keep raw
+        counts when ``X`` is log-normalised) instead of ``X``.
+    search : str, optional
+        ARCHS4 files only: keep the samples whose title, source name or characteristics
+        (``meta/samples/title``, ``source_name_ch1``, ``characteristics_ch1``) contain this
+        text, case ignored, like archs4py's ``meta(file, "myoblast")``.
+    series : str or list of str, optional
+        ARCHS4 files only: keep the samples of these GEO series (``"GSE64016"``; a sample
+        listed in several series matches any of them). With ``search``, samples must match both;
+        with ``samples``, both select (in the order of ``samples``); the single-cell filter and
+        the random ``n_samples`` draw apply after them.
 
     Returns
     -------
     ExpressionData
-        ``X`` (n_samples, n_genes), ``gene_names``, ``sample_names``, ``source``, ``layout``.
+        ``X`` (n_samples, n_genes), ``gene_names``, ``sample_names``, ``source``, ``layout``,
+        and ``obs``: the samples' metadata as a pandas DataFrame (AnnData ``obs``; ARCHS4's
+        per-sample fields such as ``title``, ``series_id``, ``characteristics_ch1``), or None
+        for formats without metadata or without pandas.
 
     Raises
     ------
@@ -151,11 +179,11 @@ def read(
     path = check_path_exists(path)
     dtype = check_dtype(dtype)
     fmt, _ = detect_format(path, format)
-    source = _open_source(str(path), fmt, transpose)
+    source = _open_source(str(path), fmt, transpose, layer)
     try:
         return _read_selection(
             source, str(path), samples, genes, n_samples, n_genes, random_state, dtype,
-            singlecell_threshold, allow_negative, make_unique,
+            singlecell_threshold, allow_negative, make_unique, search, series,
         )
     finally:
         source.close()
@@ -163,10 +191,13 @@ def read(
 
 def _read_selection(
     source, path, samples, genes, n_samples, n_genes, random_state, dtype,
-    singlecell_threshold, allow_negative, make_unique,
+    singlecell_threshold, allow_negative, make_unique, search=None, series=None,
 ) -> ExpressionData:
     rng = check_random_state(random_state)
-    keep = singlecell_keep_mask(source.singlecell, singlecell_threshold, path)
+    keep = _metadata_keep_mask(source, search, series, path)
+    singlecell = singlecell_keep_mask(source.singlecell, singlecell_threshold, path)
+    if singlecell is not None:
+        keep = singlecell if keep is None else keep & singlecell
     sample_request = resolve_request(samples, source.sample_names, "samples", path)
     gene_request = resolve_request(genes, source.gene_names, "genes", path)
     n_all_samples, n_all_genes = len(source.sample_names), len(source.gene_names)
@@ -180,9 +211,78 @@ def _read_selection(
         path,
         source.layout,
         getattr(source, "attrs", {}),
+        source.load_obs(sample_idx) if hasattr(source, "load_obs") else None,
     )
     check_values(data, allow_negative)
     return data
+
+
+def read_metadata(path, *, samples=None, search: str | None = None, series=None,
+                  singlecell_threshold: float | None = None, format: str | None = None):
+    """The per-sample metadata of a file, without reading its expression values.
+
+    Like archs4py's ``meta`` and ``series`` lookups, but returning only the metadata: use it to
+    see which samples a ``search``/``series`` selects before reading them with :func:`read`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        An ARCHS4 HDF5 file (metadata under ``meta/samples``) or an AnnData ``.h5ad`` file (``obs``).
+    samples, search, series, singlecell_threshold, format
+        Select samples as :func:`read` does (no random draw).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per selected sample, indexed by sample name, in file order (or the order of
+        ``samples``).
+
+    Raises
+    ------
+    MissingDependencyError
+        pandas is not installed.
+    InputError
+        A format without per-sample metadata, or a selection that selects nothing.
+
+    Examples
+    --------
+    >>> meta = read_metadata("human_gene_v2.4.h5", search="myoblast")  # doctest: +SKIP
+    >>> meta["series_id"].value_counts()  # doctest: +SKIP
+    """
+    require("pandas", "read_metadata")
+    path = check_path_exists(path)
+    fmt, _ = detect_format(path, format)
+    source = _open_source(str(path), fmt, False)
+    try:
+        if not hasattr(source, "load_obs"):
+            raise InputError(
+                f"{str(path)!r} is a {source.layout} file, which holds no per-sample metadata; ARCHS4 HDF5 "
+                f"and .h5ad files do."
+            )
+        keep = _metadata_keep_mask(source, search, series, str(path))
+        singlecell = singlecell_keep_mask(source.singlecell, singlecell_threshold, str(path))
+        if singlecell is not None:
+            keep = singlecell if keep is None else keep & singlecell
+        request = resolve_request(samples, source.sample_names, "samples", str(path))
+        idx = choose_indices(len(source.sample_names), request, keep, None, None, "samples", str(path))
+        obs = source.load_obs(idx)
+        import pandas
+
+        return obs if obs is not None else pandas.DataFrame(index=pandas.Index(source.sample_names[idx], dtype=str))
+    finally:
+        source.close()
+
+
+def _metadata_keep_mask(source, search, series, path: str) -> np.ndarray | None:
+    """Mask of the samples a metadata ``search``/``series`` selects (None: no such selection)."""
+    if search is None and series is None:
+        return None
+    if not hasattr(source, "match"):
+        raise InputError(
+            f"search= and series= select samples by ARCHS4 metadata, but {path!r} is a {source.layout} file "
+            f"without it. Select samples by name or index with samples= instead."
+        )
+    return source.match(search, series)
 
 
 def _load_in_order(source, sample_idx, gene_idx, n_all_samples, n_all_genes, dtype) -> np.ndarray:

@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 
 from .._optional import require
-from ..exceptions import DataFormatError
+from ..exceptions import DataFormatError, InputError
 from ._common import PROVENANCE_KEYS, Description, ExpressionData, as_str_array, placeholder_names, provenance
 from ._hdf5 import read_selection, value_summary
 
@@ -109,28 +109,58 @@ def _load_npz(path: str):
 
 
 class H5adSource:
-    """An AnnData file opened in backed mode: obs are samples, var are genes; X is read by selection."""
+    """An AnnData file opened in backed mode: obs are samples, var are genes; X (or a layer) is
+    read by selection, without loading the whole matrix."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, layer: str | None = None):
         anndata = require("anndata", "reading .h5ad files")
         self.path = path
-        self.layout = "h5ad"
+        self.layout = "h5ad" if layer is None else f"h5ad (layer {layer!r})"
         self.singlecell = None
+        self.layer = layer
         try:
             self.adata = anndata.read_h5ad(path, backed="r")
         except Exception as exc:  # anndata raises many types for a malformed file
             raise DataFormatError(f"{path!r} could not be read as .h5ad by anndata ({exc}).") from exc
-        if "X" not in self.adata.file or self.adata.X is None:  # backed X of a file without one raises
+        try:
+            self.matrix = self._layer_matrix(anndata, layer) if layer is not None else self._x_matrix()
+        except BaseException:
             self.close()
-            raise DataFormatError(
-                f"{path!r} has no X matrix (only obs/var or layers); csgene reads expression from X."
-            )
+            raise
         self.sample_names = as_str_array(self.adata.obs_names)
         self.gene_names = as_str_array(self.adata.var_names)
         self.attrs = provenance(self.adata.uns)
 
+    def _x_matrix(self):
+        if "X" not in self.adata.file or self.adata.X is None:  # backed X of a file without one raises
+            layers = self._layer_names()
+            raise DataFormatError(
+                f"{self.path!r} has no X matrix; csgene reads expression from X"
+                + (f" or a layer: pass layer= one of {', '.join(map(repr, layers))}." if layers else ".")
+            )
+        return self.adata.X
+
+    def _layer_names(self) -> list[str]:
+        group = self.adata.file["layers"] if "layers" in self.adata.file else None
+        return [] if group is None else list(group.keys())
+
+    def _layer_matrix(self, anndata, layer: str):
+        """The layer as an h5py dataset (dense) or a backed sparse dataset, not read into memory."""
+        layers = self._layer_names()
+        if layer not in layers:
+            raise InputError(
+                f"{self.path!r} has no layer {layer!r}; its layers are "
+                f"{', '.join(map(repr, layers)) or 'none'}. Pass one of them, or layer=None for X."
+            )
+        element = self.adata.file["layers"][layer]
+        if isinstance(element, h5py.Dataset):
+            return element
+        sparse_dataset = getattr(getattr(anndata, "io", None), "sparse_dataset", None) or \
+            anndata.experimental.sparse_dataset
+        return sparse_dataset(element)
+
     def load(self, sample_idx, gene_idx, dtype) -> np.ndarray:
-        X = self.adata.X
+        X = self.matrix
         if isinstance(X, h5py.Dataset):
             return read_selection(X, sample_idx, gene_idx, dtype)
         if hasattr(X, "to_memory"):  # backed sparse dataset
@@ -141,6 +171,10 @@ class H5adSource:
             X = X[:, gene_idx]
         X = X.toarray() if hasattr(X, "toarray") else X
         return np.array(X, dtype=dtype, order="C")
+
+    def load_obs(self, sample_idx):
+        """The file's ``obs`` rows of ``sample_idx``, in that order (a copy)."""
+        return self.adata.obs.iloc[np.asarray(sample_idx, dtype=np.intp)].copy()
 
     def close(self):
         if getattr(self.adata, "file", None) is not None:
@@ -193,9 +227,11 @@ def write_npy(path: str, data: ExpressionData) -> None:
 def write_h5ad(path: str, data: ExpressionData) -> None:
     anndata = require("anndata", "writing .h5ad files")
     pandas = require("pandas", "writing .h5ad files")
+    index = pandas.Index(data.sample_names.tolist(), dtype=str)
+    obs = pandas.DataFrame(index=index) if data.obs is None else data.obs.set_axis(index, axis=0)
     adata = anndata.AnnData(
         X=data.X,
-        obs=pandas.DataFrame(index=pandas.Index(data.sample_names.tolist(), dtype=str)),
+        obs=obs,
         var=pandas.DataFrame(index=pandas.Index(data.gene_names.tolist(), dtype=str)),
     )
     adata.uns["csgene_source"] = data.source

@@ -43,6 +43,12 @@ class ExpressionData:
         design that made a measurements file). Every format but ``.npy`` writes and reads them
         back: HDF5 attributes, AnnData ``uns``, ``.npz`` keys, and for CSV/TSV the header's
         first cell (``sample csgene_design_sha256=...``).
+    obs : pandas.DataFrame or None
+        Per-sample metadata, one row per sample in the order of ``X``, indexed by
+        ``sample_names``: an AnnData file's ``obs``, or an ARCHS4 file's sample metadata
+        (title, source name, characteristics, series, ...). None when the source has none (CSV,
+        npy, npz) or pandas is not installed. ``.h5ad`` and csgene's ``.h5`` files write it
+        back (HDF5: one string dataset per column under ``meta/samples``).
     """
 
     X: np.ndarray
@@ -51,11 +57,19 @@ class ExpressionData:
     source: str = ""
     layout: str = "memory"
     attrs: dict = field(default_factory=dict)
+    obs: object = None
 
     def __post_init__(self):
         self.attrs = provenance(self.attrs)
         self.gene_names = as_str_array(self.gene_names)
         self.sample_names = as_str_array(self.sample_names)
+        if self.obs is not None:
+            if len(self.obs) != len(self.sample_names):
+                raise InputError(
+                    f"ExpressionData.obs has {len(self.obs)} rows but there are {len(self.sample_names)} "
+                    f"samples; obs needs one row per sample, in the order of X."
+                )
+            self.obs = self.obs.set_axis(self.sample_names.tolist(), axis=0)
         if self.X.ndim != 2:
             raise InputError(f"ExpressionData.X must be 2-D (n_samples, n_genes), got shape {self.X.shape}.")
         expected = (len(self.sample_names), len(self.gene_names))
@@ -332,8 +346,9 @@ def choose_indices(
         candidates = candidates[keep[candidates]]
         if len(candidates) == 0:
             raise InputError(
-                f"no {axis} of {path!r} are left after removing single-cell samples; raise "
-                f"singlecell_threshold or pass singlecell_threshold=None."
+                f"no {axis} of {path!r} are left after removing single-cell samples and those not "
+                f"matching search=/series= (when given); raise singlecell_threshold, pass "
+                f"singlecell_threshold=None, or widen the selection."
             )
     if n_random is None:
         return candidates

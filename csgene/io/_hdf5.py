@@ -14,6 +14,7 @@ import h5py
 import numpy as np
 
 from ..exceptions import DataFormatError
+from . import _metadata
 from ._common import Description, ExpressionData, as_str_array, placeholder_names, provenance
 
 EXPRESSION = "data/expression"
@@ -185,6 +186,16 @@ class Archs4Source:
         self.singlecell = None if info.singlecell is None else self.file[info.singlecell][()]
         if self.singlecell is not None and len(self.singlecell) != n_samples:
             self.singlecell = None
+        #: per-sample metadata fields {name: dataset path}, the sample names' own field left out
+        self.metadata_fields = _metadata.field_paths(self.file, n_samples, skip=(info.samples,))
+
+    def load_obs(self, sample_idx) -> object:
+        """Metadata of the samples ``sample_idx`` (in that order) as a DataFrame (None without pandas)."""
+        return _metadata.load_obs(self.file, self.metadata_fields, sample_idx, self.sample_names[sample_idx])
+
+    def match(self, search, series) -> np.ndarray | None:
+        """Mask of the samples matching a metadata text search and/or series (see :mod:`._metadata`)."""
+        return _metadata.match_mask(self.file, self.metadata_fields, search, series, self.path)
 
     def load(self, sample_idx, gene_idx, dtype) -> np.ndarray:
         """Values of the sorted unique ``sample_idx`` x ``gene_idx`` (None: all), as (samples, genes)."""
@@ -272,6 +283,7 @@ def describe_archs4(path: str, h5: h5py.File) -> Description:
         "gene names": info.genes,
         "sample names": info.samples or "none (placeholders sample_0, ...)",
         "single-cell": info.singlecell or "none",
+        "metadata": sorted(_metadata.field_paths(h5, n_samples, skip=(info.samples,))) or "none",
         "value range": value_summary(probe, f"first {n_probe} samples"),
         "datasets": list_datasets(h5),
     }
@@ -300,6 +312,8 @@ def write_hdf5(handle_path: str, data: ExpressionData) -> None:
         h5.create_dataset(EXPRESSION, data=X.T, chunks=chunks, compression="gzip" if chunks else None)
         h5.create_dataset("meta/genes/symbol", data=data.gene_names.astype(object), dtype=strings)
         h5.create_dataset("meta/samples/geo_accession", data=data.sample_names.astype(object), dtype=strings)
+        if data.obs is not None:
+            _metadata.write_obs(h5, data.obs, skip=("geo_accession",))
         h5.attrs["csgene_layout"] = "archs4-gen2"
         h5.attrs["csgene_source"] = data.source
         for key, value in data.attrs.items():
