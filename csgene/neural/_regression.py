@@ -30,17 +30,17 @@ class RegressionMLP:
     target_std: Standardizer
     history: TrainingHistory
 
-    def predict_tensor(self, inputs):
-        """Predict from an unstandardised input tensor (on any device).
+    def predict(self, inputs) -> np.ndarray:
+        """Predict from unstandardised inputs.
 
         Parameters
         ----------
-        inputs : torch.Tensor of shape (n, n_inputs)
+        inputs : array-like of shape (n, n_inputs)
 
         Returns
         -------
-        torch.Tensor of shape (n, n_targets)
-            On the model's device, in the targets' units.
+        ndarray of shape (n, n_targets), float64
+            In the targets' units (computed in float32 on the model's device).
         """
         torch = import_torch()
         device = next(self.model.parameters()).device
@@ -48,7 +48,8 @@ class RegressionMLP:
         out_mean, out_scale = self.target_std.tensors(device)
         self.model.eval()
         with torch.no_grad():
-            return self.model((inputs.to(device) - in_mean) / in_scale) * out_scale + out_mean
+            out = self.model((to_tensor(inputs, device) - in_mean) / in_scale) * out_scale + out_mean
+        return out.cpu().numpy().astype(np.float64)
 
 
 def fit_regression_mlp(

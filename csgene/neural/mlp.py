@@ -156,9 +156,7 @@ class MeasurementMLP(NeuralMethod):
         X_hat : ndarray of shape (n_samples, n_genes), float64
         """
         Y = self._check_measurements(Y)
-        device = next(self.network_.model.parameters()).device
-        out = self.network_.predict_tensor(to_tensor(Y, device))
-        return out.cpu().numpy().astype(np.float64)
+        return self.network_.predict(Y)
 
     def save(self, path) -> None:
         """Write the fitted network (weights only, no pickled objects) to ``path``."""

@@ -124,6 +124,4 @@ class SMAFStack(NeuralMethod):
     def recover(self, Y):
         """SMAF recovery of Y, refined by the MLP; (n_samples, n_genes)."""
         Y = self._check_measurements(Y)
-        first = np.hstack([self.smaf_.recover(Y), Y]).astype(np.float32)
-        device = next(self.network_.model.parameters()).device
-        return self.network_.predict_tensor(to_tensor(first, device)).cpu().numpy().astype(np.float64)
+        return self.network_.predict(np.hstack([self.smaf_.recover(Y), Y]).astype(np.float32))
