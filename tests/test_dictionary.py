@@ -297,7 +297,10 @@ def test_smaf_fit_properties_and_planted_modules(easy_problem):
     recon = smaf.inverse_transform(smaf.activities_)
     last_fit = 1 - np.linalg.norm(easy_problem.X - recon) ** 2 / np.linalg.norm(easy_problem.X) ** 2
     np.testing.assert_allclose(last_fit, fits[-1], atol=1e-10)
-    np.testing.assert_allclose(smaf.module_sizes_.mean(), smaf.history_[-1]["module_size"], rtol=0.5)
+    sizes = smaf.module_sizes_
+    np.testing.assert_allclose(sizes, naive.effective_size(smaf.components_), rtol=1e-12)
+    assert sizes[sizes > 0].mean() == pytest.approx(smaf.history_[-1]["module_size"], rel=1e-12)
+    np.testing.assert_allclose(smaf.activity_sizes_, naive.effective_size(smaf.activities_), rtol=1e-12)
     assert set(smaf.history_[0]) >= {"fit", "lda2", "k", "module_size", "activity_size", "seconds"}
 
 
