@@ -37,7 +37,7 @@ class GANPrior(GenerativePrior):
         Critic steps per generator step.
     gp_weight : float, default 10.0
     Other parameters
-        As in :class:`VAEPrior`.
+        As in :class:`~csgene.neural.VAEPrior`.
     """
 
     name = "gan"
