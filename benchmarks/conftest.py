@@ -3,17 +3,24 @@
 Both sides of a comparison run with the same number of threads (``CSGENE_BENCH_THREADS``,
 default 2) and the same BLAS. OpenBLAS worker threads spin after a GEMM and slow a following
 ``prange`` loop, so the BLAS pool and the Numba pool are both capped at that count.
+
+The slow references the benchmarks time csgene against are the tests' own, ``tests/naive.py``:
+this file puts that folder on ``sys.path`` so a benchmark can ``import naive``.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import sys
+from pathlib import Path
 
 import pytest
 from threadpoolctl import threadpool_info
 
 from csgene_kernels.threads import limit_threads
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 BENCH_THREADS = int(os.environ.get("CSGENE_BENCH_THREADS", "2"))
 

@@ -16,6 +16,8 @@ from csgene.dictionary.smaf import effective_size, update_activities, update_mod
 from csgene.exceptions import InputError
 from csgene_kernels.testing import make_sparse_problem
 
+import naive
+
 ALL_LEARNERS = [
     lambda: SVDDictionary(4),
     lambda: TopKSVD(3),
@@ -98,26 +100,12 @@ def test_topk_svd_is_first_k_singular_vectors(rng):
 # ------------------------------------------------------------------------------------------
 # K-SVD
 # ------------------------------------------------------------------------------------------
-def slow_ksvd_sweep(X, atoms, codes):
-    """Textbook K-SVD atom sweep with numpy's SVD; residual recomputed from scratch."""
-    atoms, codes = atoms.copy(), codes.copy()
-    for j in range(atoms.shape[0]):
-        users = np.flatnonzero(codes[:, j])
-        if users.size == 0:
-            continue
-        others = codes[users] @ atoms - np.outer(codes[users, j], atoms[j])
-        left, singular, right = np.linalg.svd(X[users] - others)
-        atoms[j] = right[0]
-        codes[users, j] = singular[0] * left[:, 0]
-    return atoms, codes
-
-
 def test_ksvd_atom_sweep_matches_textbook(rng):
     X = rng.standard_normal((40, 15))
     atoms = unit_rows(rng.standard_normal((6, 15)))[0]
     codes = rng.standard_normal((40, 6)) * (rng.random((40, 6)) < 0.4)
     codes[:, 0] = 0.0  # one unused atom gets replaced, which does not change the fit
-    expected_atoms, expected_codes = slow_ksvd_sweep(X, atoms, codes)
+    expected_atoms, expected_codes = naive.ksvd_sweep(X, atoms, codes)
     residual = X - codes @ atoms
     new_atoms, new_codes = atoms.copy(), codes.copy()
     n_replaced = update_atoms(X, new_atoms, new_codes, residual)
@@ -209,12 +197,8 @@ def test_effective_size_is_exp_entropy(rng):
     M = rng.random((5, 30)) * (rng.random((5, 30)) < 0.3)
     M[2] = 0.0
     sizes = effective_size(-M)  # sign is ignored
-    for row, size in zip(M, sizes):
-        if row.sum() == 0:
-            assert size == 0
-        else:
-            p = row[row > 0] / row.sum()
-            np.testing.assert_allclose(size, np.exp(-(p * np.log(p)).sum()))
+    assert sizes[2] == 0
+    np.testing.assert_allclose(sizes, naive.effective_size(M), rtol=1e-12)
     assert effective_size(np.eye(3)).tolist() == [1.0, 1.0, 1.0]
 
 
@@ -238,6 +222,31 @@ def test_smaf_u_step_is_error_constrained_nonnegative_lasso(rng):
         np.testing.assert_allclose(lasso.fit(W, X[:, g]).coef_, u, atol=1e-6)
 
 
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_smaf_u_step_matches_the_naive_bisection(seed):
+    rng = np.random.default_rng(seed)
+    W = rng.random((60, 8))
+    X = W @ (rng.random((8, 12)) * (rng.random((8, 12)) < 0.5)) + 0.05 * rng.random((60, 12))
+    eps = 0.02 * np.linalg.norm(X) ** 2 / X.shape[0]
+    components, n_infeasible = update_modules(X, W, eps, None, max_iter=5000, tol=1e-10)
+    expected, n_expected = naive.smaf_u_step(X, W, eps, rtol=1e-4, max_iter=100_000, tol=1e-12)
+    assert n_infeasible == n_expected
+    np.testing.assert_array_equal(components > 0, expected > 0)
+    np.testing.assert_allclose(components, expected, atol=1e-3 * expected.max())
+
+
+def test_smaf_fit_matches_the_naive_smaf():
+    """Same start, same steps: csgene's SMAF and the one on scikit-learn's solvers agree."""
+    X = np.maximum(make_sparse_problem(80, 60, 6, 2, seed=1).X, 0.0)
+    smaf = SMAF(6, sparsity=2, min_sparsity=1, max_iter=3, random_state=0).fit(X)
+    _, _, history = naive.smaf(X, 6, sparsity=2, min_sparsity=1, max_iter=3, random_state=0)
+    for ours, ref in zip(smaf.history_, history, strict=True):
+        assert (ours["k"], ours["lda2"]) == (ref["k"], ref["lda2"])
+        assert ours["fit"] == pytest.approx(ref["fit"], rel=1e-4)
+        assert ours["module_size"] == pytest.approx(ref["module_size"], rel=1e-3)
+
+
 def test_smaf_u_step_flags_genes_over_budget_with_their_nonnegative_least_squares_fit(rng):
     # dense positive activities, more modules than samples: coordinate descent needs far more
     # than the screening sweeps, so the genes over budget must really be solved on to the end
@@ -257,27 +266,13 @@ def test_smaf_u_step_flags_genes_over_budget_with_their_nonnegative_least_square
     assert not components[:, (X ** 2).sum(axis=0) <= eps].any()
 
 
-def slow_w_step(X, U, k_max, k_min, min_fit):
-    """Reference W-step with scikit-learn's OMP, lowering k while the fit stays acceptable."""
-    best = None
-    for k in range(k_max, k_min - 1, -1):
-        W = orthogonal_mp(U.T, X.T, n_nonzero_coefs=k).T
-        fit = 1 - np.linalg.norm(X - W @ U) ** 2 / np.linalg.norm(X) ** 2
-        if fit < min_fit and best is not None:
-            break
-        best = (W, k, fit)
-        if fit < min_fit:
-            break
-    return best
-
-
 @pytest.mark.filterwarnings("ignore:Orthogonal matching pursuit ended prematurely")
 @pytest.mark.parametrize("min_fit", [0.5, 0.9, 0.999])
 def test_smaf_w_step_matches_sklearn_omp(rng, easy_problem, min_fit):
     U = easy_problem.U
     X = easy_problem.X[:80]
     indices, values, k, fit = update_activities(X, U, 6, 2, min_fit, float((X**2).sum()))
-    W_ref, k_ref, fit_ref = slow_w_step(X, U, 6, 2, min_fit)
+    W_ref, k_ref, fit_ref = naive.smaf_w_step(X, U, 6, 2, min_fit)
     assert k == k_ref
     np.testing.assert_allclose(fit, fit_ref, atol=1e-10)
     dense = np.zeros_like(W_ref)
@@ -302,7 +297,10 @@ def test_smaf_fit_properties_and_planted_modules(easy_problem):
     recon = smaf.inverse_transform(smaf.activities_)
     last_fit = 1 - np.linalg.norm(easy_problem.X - recon) ** 2 / np.linalg.norm(easy_problem.X) ** 2
     np.testing.assert_allclose(last_fit, fits[-1], atol=1e-10)
-    np.testing.assert_allclose(smaf.module_sizes_.mean(), smaf.history_[-1]["module_size"], rtol=0.5)
+    sizes = smaf.module_sizes_
+    np.testing.assert_allclose(sizes, naive.effective_size(smaf.components_), rtol=1e-12)
+    assert sizes[sizes > 0].mean() == pytest.approx(smaf.history_[-1]["module_size"], rel=1e-12)
+    np.testing.assert_allclose(smaf.activity_sizes_, naive.effective_size(smaf.activities_), rtol=1e-12)
     assert set(smaf.history_[0]) >= {"fit", "lda2", "k", "module_size", "activity_size", "seconds"}
 
 

@@ -13,15 +13,12 @@ from csgene_kernels.nmf import CHECK_EVERY, nmf_init, nmf_mu
 from csgene_kernels.testing import make_sparse_problem
 from csgene_kernels.threads import limit_threads
 
+import naive
+
 
 def _data(n=60, p=45, r=6, seed=0, dtype=np.float64):
     problem = make_sparse_problem(n, p, r, 3, genes_per_module=0.3, noise=0.1, seed=seed)
     return np.maximum(problem.X, 0.0).astype(dtype)
-
-
-def _objective(X, W, H, l1_W, l1_H):
-    X, W, H = (np.asarray(a, dtype=np.float64) for a in (X, W, H))
-    return 0.5 * np.sum((X - W @ H) ** 2) + l1_W * W.sum() + l1_H * H.sum()
 
 
 def _sklearn_mu(X, W0, H0, l1_W, l1_H, max_iter, init="custom"):
@@ -47,7 +44,20 @@ def test_matches_sklearn_float64(l1_W, l1_H):
     assert n_iter == 40
     np.testing.assert_allclose(W, W_ref, rtol=1e-8, atol=1e-12)
     np.testing.assert_allclose(H, H_ref, rtol=1e-8, atol=1e-12)
-    assert history[-1] == pytest.approx(_objective(X, W_ref, H_ref, l1_W, l1_H), rel=1e-10)
+    assert history[-1] == pytest.approx(naive.nmf_objective(X, W_ref, H_ref, l1_W, l1_H), rel=1e-10)
+
+
+
+@pytest.mark.parametrize("l1_W, l1_H", [(0.0, 0.0), (0.5, 0.2)])
+def test_matches_naive_multiplicative_updates(l1_W, l1_H):
+    X = _data(seed=5)
+    W0, H0 = nmf_init(X, 6, random_state=1)
+    W, H, _, history = nmf_mu(X, W0, H0, l1_W=l1_W, l1_H=l1_H, max_iter=25, tol=0.0)
+    W_ref, H_ref = naive.nmf_mu(X, W0, H0, l1_W, l1_H, 25)
+    np.testing.assert_allclose(W, W_ref, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(H, H_ref, rtol=1e-9, atol=1e-12)
+    assert history[-1] == pytest.approx(naive.nmf_objective(X, W_ref, H_ref, l1_W, l1_H), rel=1e-10)
+    assert not np.allclose(W, W0)  # it moved
 
 
 def test_matches_sklearn_float32():
@@ -56,8 +66,8 @@ def test_matches_sklearn_float32():
     W, H, _, history = nmf_mu(X, W0, H0, l1_W=0.3, l1_H=0.1, max_iter=40, tol=0.0)
     W_ref, H_ref = _sklearn_mu(X, W0, H0, 0.3, 0.1, 40)
     assert W.dtype == np.float32 and H.dtype == np.float32 and W_ref.dtype == np.float32
-    ours = _objective(X, W, H, 0.3, 0.1)
-    assert ours == pytest.approx(_objective(X, W_ref, H_ref, 0.3, 0.1), rel=1e-4)
+    ours = naive.nmf_objective(X, W, H, 0.3, 0.1)
+    assert ours == pytest.approx(naive.nmf_objective(X, W_ref, H_ref, 0.3, 0.1), rel=1e-4)
     assert history[-1] == pytest.approx(ours, rel=1e-4)
 
 
@@ -85,8 +95,8 @@ def test_objective_history_is_monotone_and_exact(dtype, rel):
     assert len(history) == 1 + 35 // CHECK_EVERY + 1  # start, checks, and the last iteration
     assert np.all(np.diff(history) <= 1e-12 * history[0] + (0 if dtype == np.float64 else
                                                             1e-5 * history[0]))
-    assert history[0] == pytest.approx(_objective(X, W0, H0, 0.2, 0.4), rel=rel)
-    assert history[-1] == pytest.approx(_objective(X, W, H, 0.2, 0.4), rel=rel)
+    assert history[0] == pytest.approx(naive.nmf_objective(X, W0, H0, 0.2, 0.4), rel=rel)
+    assert history[-1] == pytest.approx(naive.nmf_objective(X, W, H, 0.2, 0.4), rel=rel)
     assert np.all(W >= 0) and np.all(H >= 0)
 
 
@@ -134,7 +144,7 @@ def test_zero_iterations_returns_copies_and_initial_objective():
     W, H, n_iter, history = nmf_mu(X, W0, H0, l1_W=0.1, max_iter=0)
     assert n_iter == 0 and len(history) == 1
     np.testing.assert_array_equal(W, W0)
-    assert history[0] == pytest.approx(_objective(X, W0, H0, 0.1, 0.0), rel=1e-10)
+    assert history[0] == pytest.approx(naive.nmf_objective(X, W0, H0, 0.1, 0.0), rel=1e-10)
 
 
 def test_f_order_and_integer_input():

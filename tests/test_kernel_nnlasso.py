@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
-from scipy.optimize import brentq, minimize, nnls
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import Lasso
+from scipy.optimize import minimize, nnls
 
 from csgene_kernels.nnlasso import (
     TARGETS_PER_BLOCK,
@@ -19,6 +15,8 @@ from csgene_kernels.nnlasso import (
 )
 from csgene_kernels.threads import limit_threads
 
+import naive
+
 
 def _problem(n_samples, m, n_targets, seed, dtype=np.float64):
     """Nonnegative design and targets with a sparse nonnegative part plus noise."""
@@ -27,20 +25,6 @@ def _problem(n_samples, m, n_targets, seed, dtype=np.float64):
     U = np.maximum(rng.standard_normal((m, n_targets)), 0.0) * (rng.random((m, n_targets)) < 0.3)
     X = W @ U + 0.5 * rng.standard_normal((n_samples, n_targets))
     return W.astype(dtype), X.astype(dtype)
-
-
-def _objective(W, x, u, lam):
-    W, x, u = (np.asarray(a, dtype=np.float64) for a in (W, x, u))
-    return 0.5 * np.sum((x - W @ u) ** 2) + lam * np.sum(u)
-
-
-def _sklearn_nnlasso(W, x, lam):
-    """scikit-learn's Lasso scales the loss by 1/(2 n_samples): alpha = lam / n_samples."""
-    model = Lasso(alpha=lam / W.shape[0], positive=True, fit_intercept=False, tol=1e-14,
-                  max_iter=1_000_000)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return model.fit(np.asarray(W, np.float64), np.asarray(x, np.float64)).coef_
 
 
 def _lam_max(W, X):
@@ -58,8 +42,8 @@ def test_matches_sklearn_objective_float64(seed):
     assert coef.shape == (12, 15) and coef.dtype == np.float64 and n_iter.dtype == np.int64
     assert np.all(coef >= 0) and np.all(n_iter < 100_000)
     for t in range(X.shape[1]):
-        ours = _objective(W, X[:, t], coef[t], lam[t])
-        ref = _objective(W, X[:, t], _sklearn_nnlasso(W, X[:, t], lam[t]), lam[t])
+        ours = naive.nnlasso_objective(W, X[:, t], coef[t], lam[t])
+        ref = naive.nnlasso_objective(W, X[:, t], naive.nnlasso(W, X[:, t], lam[t]), lam[t])
         assert ours == pytest.approx(ref, rel=1e-6)
         assert ours <= ref * (1 + 1e-9)
 
@@ -75,7 +59,7 @@ def test_matches_bounded_quasi_newton_reference():
             return 0.5 * r @ r + lam[t] * u.sum(), W.T @ r + lam[t]
         ref = minimize(fun, np.zeros(W.shape[1]), jac=True, method="L-BFGS-B",
                        bounds=[(0, None)] * W.shape[1], options={"ftol": 1e-15, "gtol": 1e-12})
-        assert _objective(W, X[:, t], coef[t], lam[t]) <= ref.fun + 1e-9 * abs(ref.fun)
+        assert naive.nnlasso_objective(W, X[:, t], coef[t], lam[t]) <= ref.fun + 1e-9 * abs(ref.fun)
         np.testing.assert_allclose(coef[t], ref.x, atol=1e-4)
 
 
@@ -98,8 +82,8 @@ def test_float32_close_to_float64_reference():
     coef, n_iter = nnlasso(W, X, lam, tol=1e-8, max_iter=10_000)
     assert coef.dtype == np.float32 and np.all(n_iter < 10_000)
     for t in range(X.shape[1]):
-        ours = _objective(W, X[:, t], coef[t], lam[t])
-        ref = _objective(W, X[:, t], _sklearn_nnlasso(W, X[:, t], lam[t]), lam[t])
+        ours = naive.nnlasso_objective(W, X[:, t], coef[t], lam[t])
+        ref = naive.nnlasso_objective(W, X[:, t], naive.nnlasso(W, X[:, t], lam[t]), lam[t])
         assert ours == pytest.approx(ref, rel=1e-4)
 
 
@@ -111,8 +95,8 @@ def test_warm_start_needs_fewer_sweeps():
     warm, warm_iter = nnlasso(W, X, lam, init=previous, tol=1e-10, max_iter=100_000)
     assert warm_iter.sum() < cold_iter.sum()
     for t in range(X.shape[1]):
-        assert _objective(W, X[:, t], warm[t], lam[t]) == pytest.approx(
-            _objective(W, X[:, t], cold[t], lam[t]), rel=1e-8)
+        assert naive.nnlasso_objective(W, X[:, t], warm[t], lam[t]) == pytest.approx(
+            naive.nnlasso_objective(W, X[:, t], cold[t], lam[t]), rel=1e-8)
     # a warm start at the answer stops after one sweep
     _, again = nnlasso(W, X, lam, init=cold, tol=1e-8, max_iter=100_000)
     assert np.all(again == 1)
@@ -149,8 +133,8 @@ def test_zero_columns_in_design():
         coef, n_iter = nnlasso(W, X, lam, init=start, tol=1e-12, max_iter=100_000)
         assert np.all(coef[:, [0, 5]] == 0.0) and np.all(np.isfinite(coef))
         for t in range(X.shape[1]):
-            ref = _objective(W, X[:, t], _sklearn_nnlasso(W, X[:, t], lam[t]), lam[t])
-            assert _objective(W, X[:, t], coef[t], lam[t]) == pytest.approx(ref, rel=1e-6)
+            ref = naive.nnlasso_objective(W, X[:, t], naive.nnlasso(W, X[:, t], lam[t]), lam[t])
+            assert naive.nnlasso_objective(W, X[:, t], coef[t], lam[t]) == pytest.approx(ref, rel=1e-6)
 
 
 def test_max_iter_is_respected():
@@ -224,18 +208,6 @@ def _feasible_eps(W, X, fraction):
     return nnls_res + np.asarray(fraction) * (np.sum(X**2, axis=0) - nnls_res)
 
 
-def _reference_constrained(W, x, eps):
-    """Bisection (brentq) on λ with scikit-learn's Lasso until ‖r(λ)‖² = eps."""
-    lam_max = float(np.max(W.T @ x))
-
-    def excess(log_lam):
-        u = _sklearn_nnlasso(W, x, np.exp(log_lam))
-        return np.sum((x - W @ u) ** 2) - eps
-
-    log_lam = brentq(excess, np.log(lam_max) - 12, np.log(lam_max), xtol=1e-10, rtol=1e-12)
-    return _sklearn_nnlasso(W, x, np.exp(log_lam)), np.exp(log_lam)
-
-
 def test_constrained_meets_eps_and_matches_reference_l1():
     W, X = _problem(40, 12, 6, seed=14)
     assert np.all(_lam_max(W, X) > 0)  # every target has something to fit
@@ -245,7 +217,7 @@ def test_constrained_meets_eps_and_matches_reference_l1():
     residual = np.sum((X - W @ coef.T) ** 2, axis=0)
     assert np.all(residual <= eps * (1 + 1e-8))
     for t in range(X.shape[1]):
-        ref, ref_lam = _reference_constrained(W, X[:, t], eps[t])
+        ref, ref_lam = naive.nnlasso_constrained(W, X[:, t], eps[t])
         assert coef[t].sum() == pytest.approx(ref.sum(), rel=1e-3)
         assert lam[t] == pytest.approx(ref_lam, rel=1e-2)
 

@@ -12,6 +12,8 @@ from csgene_kernels.omp import SAMPLES_PER_BLOCK, codes_to_dense, omp, omp_direc
 from csgene_kernels.testing import make_sparse_problem
 from csgene_kernels.threads import limit_threads
 
+import naive
+
 
 # ----------------------------------------------------------------------------- references
 def sklearn_codes(D, Y, k, tol=None):
@@ -24,22 +26,6 @@ def sklearn_codes(D, Y, k, tol=None):
         coef = orthogonal_mp_gram(gram, dty.T, n_nonzero_coefs=None if tol is not None else k,
                                   tol=tol, norms_squared=norms)
     return np.atleast_2d(coef.T).reshape(Y.shape[0], D.shape[1])
-
-
-def naive_omp(D, y, k):
-    """Textbook OMP: argmax |Dᵀr| (lowest index on ties), refit by lstsq; returns atoms, coefs."""
-    atoms, coefs = [], np.zeros(0)
-    residual = y.copy()
-    for _ in range(min(k, D.shape[1])):
-        corr = np.abs(D.T @ residual)
-        corr[atoms] = -1.0
-        best = int(np.argmax(corr))
-        if corr[best] ** 2 < np.finfo(D.dtype).eps:
-            break
-        atoms.append(best)
-        coefs = np.linalg.lstsq(D[:, atoms], y, rcond=None)[0]
-        residual = y - D[:, atoms] @ coefs
-    return np.array(atoms, dtype=np.int64), coefs
 
 
 def gaussian_dictionary(rng, d, m, dtype=np.float64):
@@ -87,7 +73,7 @@ def test_matches_naive_order_and_coefficients():
     D, Y = gaussian_problem(40, d=30, m=80, k=5, seed=7)
     indices, values = omp(D, Y, 7)
     for i in range(Y.shape[0]):
-        atoms, coefs = naive_omp(D, Y[i], 7)
+        atoms, coefs = naive.omp(D, Y[i], 7)
         np.testing.assert_array_equal(indices[i, : len(atoms)], atoms)
         np.testing.assert_allclose(values[i, : len(atoms)], coefs, rtol=1e-8, atol=1e-10)
 

@@ -9,6 +9,8 @@ from csgene_kernels.omp import codes_to_dense
 from csgene_kernels.reconstruct import GENES_PER_TILE, SAMPLES_PER_TILE, reconstruct
 from csgene_kernels.threads import limit_threads
 
+import naive
+
 
 def random_codes(rng, n, k, m, dtype, unused_fraction=0.3):
     """Codes with distinct atoms per row and a share of -1 slots (value 0 there)."""
@@ -18,15 +20,6 @@ def random_codes(rng, n, k, m, dtype, unused_fraction=0.3):
     values = rng.standard_normal((n, k)).astype(dtype)
     values[unused] = 0.0
     return indices, values
-
-
-def naive_reconstruct(indices, values, components):
-    out = np.zeros((indices.shape[0], components.shape[1]), dtype=np.float64)
-    for i in range(indices.shape[0]):
-        for j in range(indices.shape[1]):
-            if indices[i, j] >= 0:
-                out[i] += float(values[i, j]) * components[indices[i, j]].astype(np.float64)
-    return out
 
 
 # Shapes that leave partial tiles in both directions.
@@ -41,7 +34,7 @@ def test_matches_dense_product_and_loop(dtype, rtol, n, k, m, g):
     indices, values = random_codes(rng, n, k, m, dtype)
     got = reconstruct(indices, values, components)
     assert got.dtype == dtype and got.shape == (n, g)
-    expected = naive_reconstruct(indices, values, components)
+    expected = naive.reconstruct(indices, values, components)
     scale = np.abs(values).sum(axis=1, keepdims=True) * np.abs(components).max()
     assert np.all(np.abs(got - expected) <= rtol * scale)
     dense = codes_to_dense(indices, values, m) @ components
@@ -64,7 +57,7 @@ def test_fortran_components_and_empty_codes():
     components = np.asfortranarray(rng.standard_normal((9, 50)))
     indices, values = random_codes(rng, 20, 4, 9, np.float64)
     np.testing.assert_allclose(reconstruct(indices, values, components),
-                               naive_reconstruct(indices, values, components), rtol=1e-12, atol=1e-12)
+                               naive.reconstruct(indices, values, components), rtol=1e-12, atol=1e-12)
     empty = reconstruct(np.zeros((4, 0), np.int64), np.zeros((4, 0)), components)
     np.testing.assert_array_equal(empty, np.zeros((4, 50)))
 

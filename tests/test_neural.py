@@ -7,6 +7,7 @@ timings do not collapse when the 2-core machine is shared.
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 import time
@@ -18,8 +19,11 @@ torch = pytest.importorskip("torch", reason="csgene.neural needs torch: pip inst
 
 from csgene.exceptions import InputError, MissingDependencyError, ModelFileError  # noqa: E402
 from csgene.metrics import pearson_sample_centered  # noqa: E402
-from csgene.neural import GANPrior, MeasurementMLP, VAEPrior  # noqa: E402
-from csgene.neural import _torch as T  # noqa: E402
+from sklearn.base import clone  # noqa: E402
+from sklearn.exceptions import NotFittedError  # noqa: E402
+
+from csgene.neural import GANPrior, MeasurementMLP, SMAFStack, VAEPrior  # noqa: E402
+from csgene.neural import _networks, _training  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -82,7 +86,7 @@ def test_standardizer_matches_sklearn():
 
     X = np.random.default_rng(3).normal(2.0, 3.0, (50, 7))
     X[:, 2] = 4.0  # a constant column gets scale 1, as in scikit-learn
-    ours = T.Standardizer.fit(X)
+    ours = _training.Standardizer.fit(X)
     ref = StandardScaler().fit(X)
     np.testing.assert_allclose(ours.mean, ref.mean_, rtol=1e-6)
     np.testing.assert_allclose(ours.scale, ref.scale_, rtol=1e-6)
@@ -93,8 +97,8 @@ def test_residual_mlp_starts_at_ridge():
 
     rng = np.random.default_rng(4)
     inputs, targets = rng.standard_normal((80, 6)), rng.standard_normal((80, 9))
-    weight, bias = T.ridge_linear_init(inputs, targets)
-    model = T.make_residual_mlp(6, 9, (16,), 0.0, (weight, bias))
+    weight, bias = _networks.ridge_linear_init(inputs, targets)
+    model = _networks.make_residual_mlp(6, 9, (16,), 0.0, (weight, bias))
     with torch.no_grad():
         ours = model(torch.as_tensor(inputs, dtype=torch.float32)).numpy()
     ref = RidgeCV(alphas=np.logspace(-3, 4, 15)).fit(inputs, targets).predict(inputs)
@@ -106,8 +110,8 @@ def test_linear_path_restricted_to_columns_starts_at_their_ridge_fit():
 
     rng = np.random.default_rng(3)
     inputs, targets = rng.standard_normal((80, 7)), rng.standard_normal((80, 4))
-    weight, bias = T.ridge_linear_init(inputs[:, [5, 6]], targets)
-    model = T.make_residual_mlp(7, 4, (8,), 0.0, (weight, bias), linear_columns=[5, 6])
+    weight, bias = _networks.ridge_linear_init(inputs[:, [5, 6]], targets)
+    model = _networks.make_residual_mlp(7, 4, (8,), 0.0, (weight, bias), linear_columns=[5, 6])
     assert tuple(model.linear.weight.shape) == (4, 2)
     with torch.no_grad():
         ours = model(torch.as_tensor(inputs, dtype=torch.float32)).numpy()
@@ -119,7 +123,7 @@ def test_linear_path_restricted_to_columns_starts_at_their_ridge_fit():
 def test_noise_has_cleary_norm(snr):
     X = torch.as_tensor(np.random.default_rng(5).gamma(2.0, 1.0, (30, 40)), dtype=torch.float32)
     gen = torch.Generator().manual_seed(0)
-    noisy = T.add_measurement_noise(X, snr, gen)
+    noisy = _training.add_measurement_noise(X, snr, gen)
     expected = 0.0 if np.isinf(snr) else float(torch.linalg.norm(X)) / snr
     assert float(torch.linalg.norm(noisy - X)) == pytest.approx(expected, rel=1e-5, abs=1e-6)
 
@@ -137,7 +141,7 @@ def test_early_stopping_restores_best_weights():
         snapshots.append(model.weight.detach().clone())
         return scripted[epoch]
 
-    history = T.train_with_early_stopping(
+    history = _training.train_with_early_stopping(
         model, batch_loss, val_loss, 20, max_epochs=7, batch_size=8, lr=0.1, weight_decay=0.0,
         patience=3, generator=torch.Generator().manual_seed(0),
     )
@@ -323,6 +327,40 @@ def test_gan_prior_learns_a_known_generator_without_collapse():
     assert len(gan.history_["generator_loss"]) == 160
 
 
+# ---------------------------------------------------------------- the method protocol
+@pytest.mark.parametrize("cls", [MeasurementMLP, VAEPrior, GANPrior, SMAFStack])
+def test_parameters_are_scikit_learns(cls):
+    model = cls(max_epochs=7, random_state=3)
+    params = model.get_params()
+    assert set(params) == set(inspect.signature(cls).parameters)
+    assert params["max_epochs"] == 7 and params["random_state"] == 3 and params["device"] == "auto"
+    copy = clone(model)  # clone also fails if __init__ changes what it stores
+    assert type(copy) is cls and copy is not model and copy.get_params() == params
+    assert model.set_params(max_epochs=2, verbose=1) is model
+    assert (model.max_epochs, model.verbose) == (2, 1) and copy.max_epochs == 7
+    with pytest.raises(InputError, match="no parameter 'max_epoch'"):
+        model.set_params(max_epoch=2)
+
+
+@pytest.mark.parametrize("cls", [MeasurementMLP, VAEPrior, GANPrior, SMAFStack])
+def test_unfitted_use_raises_scikit_learns_not_fitted_error(cls):
+    model = cls()
+    for call in (lambda: model.fit_design(np.eye(3)), lambda: model.recover(np.ones((2, 3)))):
+        with pytest.raises(NotFittedError, match="fit") as info:
+            call()
+        assert isinstance(info.value, InputError)  # the command line prints it as one line
+
+
+def test_set_state_restores_into_this_instance_and_returns_it(fitted_mlp, fitted_vae):
+    for model, X_test, A in ((fitted_mlp[0], fitted_mlp[2], fitted_mlp[3]),
+                             (fitted_vae[0], fitted_vae[2][:10], fitted_vae[3])):
+        target = type(model)(hidden=(3,), max_epochs=1, device="cpu")
+        assert target.set_state(model.get_state()) is target
+        assert target.hidden == model.hidden and target.max_epochs == model.max_epochs
+        assert target.device == "cpu"  # the instance's device, not the saved one
+        np.testing.assert_array_equal(target.recover(X_test @ A.T), model.recover(X_test @ A.T))
+
+
 # ---------------------------------------------------------------- errors
 def test_errors_name_problem_and_fix(fitted_mlp, tmp_path):
     mlp, X_train, X_test, A = fitted_mlp
@@ -364,7 +402,8 @@ def test_missing_torch_gives_install_hint():
         "sys.meta_path.insert(0, Block())\n"
         "import csgene, csgene.neural\n"
         "from csgene.exceptions import MissingDependencyError\n"
-        "for cls in (csgene.neural.MeasurementMLP, csgene.neural.VAEPrior, csgene.neural.GANPrior):\n"
+        "for cls in (csgene.neural.MeasurementMLP, csgene.neural.VAEPrior, csgene.neural.GANPrior,\n"
+        "            csgene.neural.SMAFStack):\n"
         "    try:\n"
         "        cls()\n"
         "    except MissingDependencyError as exc:\n"

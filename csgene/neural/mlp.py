@@ -7,11 +7,16 @@ import numpy as np
 from .._device import torch_device
 from .._random import draw_seed
 from .._validation import check_matrix
-from ..exceptions import InputError, ModelFileError
-from . import _torch as T
+from ..exceptions import InputError
+from ._base import NeuralMethod, check_common_params
+from ._files import load_state_dicts, save_file
+from ._networks import build_mlp, make_residual_mlp
+from ._regression import RegressionMLP, fit_regression_mlp
+from ._torch import to_tensor
+from ._training import Standardizer, add_measurement_noise
 
 
-class MeasurementMLP(T.NeuralMethod):
+class MeasurementMLP(NeuralMethod):
     """Decode measurements with an MLP ``y (d) -> 500 -> 500 -> 500 -> x (genes)``.
 
     ``fit(X_train)`` only stores the training profiles; ``fit_design(A, snr)`` trains the network
@@ -53,7 +58,7 @@ class MeasurementMLP(T.NeuralMethod):
     history_ : dict
         ``train`` and ``val`` losses per epoch (MSE on standardised genes), ``best_epoch``,
         ``seconds``, ``stopped_early``.
-    network_ : csgene.neural._torch.RegressionMLP
+    network_ : csgene.neural._regression.RegressionMLP
 
     Examples
     --------
@@ -62,28 +67,14 @@ class MeasurementMLP(T.NeuralMethod):
     """
 
     name = "mlp"
-    _param_names = ("hidden", "dropout", "linear_skip", "lr", "weight_decay", "max_epochs",
-                    "batch_size", "patience", "validation_fraction", "random_state", "device", "verbose")
 
     def __init__(self, hidden=(500, 500, 500), *, dropout=0.1, linear_skip=True, lr=1e-3,
                  weight_decay=1e-5, max_epochs=40, batch_size=128, patience=8,
                  validation_fraction=0.15, random_state=None, device="auto", verbose=0):
-        self.hidden = hidden
-        self.dropout = dropout
-        self.linear_skip = linear_skip
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
-        T.import_torch()  # fail early, naming pip install 'csgene[nn]'
+        self._store_params(locals())
 
     def _check_params(self) -> None:
-        T.check_common_params(
+        check_common_params(
             device=self.device, verbose=self.verbose, max_epochs=self.max_epochs,
             batch_size=self.batch_size, patience=self.patience, lr=self.lr,
             weight_decay=self.weight_decay, dropout=self.dropout,
@@ -136,12 +127,12 @@ class MeasurementMLP(T.NeuralMethod):
         self._check_params()
         device = torch_device(self.device)
         seed = draw_seed(self.random_state if random_state is None else random_state)
-        A_t = T.to_tensor(A, device)
+        A_t = to_tensor(A, device)
 
         def measure(rows, generator):
-            return T.add_measurement_noise(rows, snr, generator) @ A_t.T
+            return add_measurement_noise(rows, snr, generator) @ A_t.T
 
-        self.network_ = T.fit_regression_mlp(
+        self.network_ = fit_regression_mlp(
             self.X_train_, self.X_train_, make_input=measure, hidden=tuple(self.hidden),
             dropout=float(self.dropout), linear_skip=bool(self.linear_skip), lr=self.lr,
             weight_decay=self.weight_decay, max_epochs=self.max_epochs, batch_size=self.batch_size,
@@ -165,15 +156,13 @@ class MeasurementMLP(T.NeuralMethod):
         X_hat : ndarray of shape (n_samples, n_genes), float64
         """
         Y = self._check_measurements(Y)
-        device = next(self.network_.model.parameters()).device
-        out = self.network_.predict_tensor(T.to_tensor(Y, device))
-        return out.cpu().numpy().astype(np.float64)
+        return self.network_.predict(Y)
 
     def save(self, path) -> None:
         """Write the fitted network (weights only, no pickled objects) to ``path``."""
         self._require_fitted("network_", "fit(X_train) and fit_design(A)")
         net = self.network_
-        T.save_file(
+        save_file(
             path, kind=type(self).__name__, params=self.get_params(),
             config={"n_genes": self.n_genes_, "snr": None if np.isinf(self.snr_) else self.snr_,
                     "n_in": int(self.design_.shape[0]), "history": self.history_},
@@ -182,29 +171,20 @@ class MeasurementMLP(T.NeuralMethod):
             modules={"model": net.model},
         )
 
-    @classmethod
-    def load(cls, path, device="auto") -> MeasurementMLP:
-        """Read a model written by :meth:`save`; ready to ``recover`` (``fit`` again to retrain)."""
-        params, config, arrays, states = T.load_file(path, cls.__name__)
-        params["hidden"] = tuple(params["hidden"])
-        params["device"] = device
-        self = cls(**params)
-        dev = torch_device(device)
+    def _restore(self, config, arrays, states, path) -> None:
+        """Rebuild the fitted network from a model file's contents (see :meth:`NeuralMethod.load`)."""
+        dev = torch_device(self.device)
         n_in, n_genes = config["n_in"], config["n_genes"]
         if self.linear_skip:
-            model = T.make_residual_mlp(n_in, n_genes, self.hidden, float(self.dropout))
+            model = make_residual_mlp(n_in, n_genes, self.hidden, float(self.dropout))
         else:
-            model = T.build_mlp(n_in, n_genes, self.hidden, float(self.dropout))
-        try:
-            model.load_state_dict(states["model"])
-        except (RuntimeError, KeyError) as exc:
-            raise ModelFileError(f"{path}: weights do not match the saved configuration ({exc}). "
-                                 f"Re-save the model.") from exc
+            model = build_mlp(n_in, n_genes, self.hidden, float(self.dropout))
+        load_state_dicts({"model": model}, states, path)
         model.to(dev).eval()
-        self.network_ = T.RegressionMLP(
+        self.network_ = RegressionMLP(
             model=model,
-            input_std=T.Standardizer(arrays["in_mean"], arrays["in_scale"]),
-            target_std=T.Standardizer(arrays["out_mean"], arrays["out_scale"]),
+            input_std=Standardizer(arrays["in_mean"], arrays["in_scale"]),
+            target_std=Standardizer(arrays["out_mean"], arrays["out_scale"]),
             history=None,
         )
         self.n_genes_ = n_genes
@@ -212,5 +192,3 @@ class MeasurementMLP(T.NeuralMethod):
         self.snr_ = np.inf if config["snr"] is None else float(config["snr"])
         self.history_ = config["history"]
         self.X_train_ = None
-        return self
-

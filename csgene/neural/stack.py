@@ -19,10 +19,13 @@ from .._random import draw_seed
 from .._validation import check_matrix, check_positive_int
 from ..dictionary import SMAF
 from ..dictionary_method import DictionaryMethod
-from . import _torch as T
+from ._base import NeuralMethod
+from ._regression import fit_regression_mlp
+from ._torch import import_torch, to_tensor
+from ._training import add_measurement_noise
 
 
-class SMAFStack(T.NeuralMethod):
+class SMAFStack(NeuralMethod):
     """SMAF recovery refined by an MLP trained on out-of-fold SMAF recoveries.
 
     Parameters
@@ -36,7 +39,7 @@ class SMAFStack(T.NeuralMethod):
     hidden : tuple of int
         Hidden layer widths of the refiner.
     dropout, lr, weight_decay, max_epochs, batch_size, patience, validation_fraction
-        Refiner training settings (see :func:`csgene.neural._torch.fit_regression_mlp`).
+        Refiner training settings (see :func:`csgene.neural._regression.fit_regression_mlp`).
     center : bool
         Learn SMAF on deviations from the mean (``smaf-centered``).
     random_state : int or None
@@ -45,28 +48,11 @@ class SMAFStack(T.NeuralMethod):
     """
 
     name = "smaf+mlp"
-    _param_names = ("n_modules", "sparsity", "n_folds", "hidden", "dropout", "lr",
-                    "weight_decay", "max_epochs", "batch_size", "patience", "validation_fraction",
-                    "center", "random_state", "device", "verbose")
 
     def __init__(self, n_modules=150, *, sparsity=15, n_folds=3, hidden=(500, 500, 500),
                  dropout=0.1, lr=6e-4, weight_decay=1e-5, max_epochs=40, batch_size=128, patience=8,
                  validation_fraction=0.15, center=True, random_state=None, device="auto", verbose=0):
-        self.n_modules = n_modules
-        self.sparsity = sparsity
-        self.n_folds = n_folds
-        self.hidden = hidden
-        self.dropout = dropout
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.center = center
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
+        self._store_params(locals())
 
     def _smaf(self, seed):
         learner = SMAF(self.n_modules, sparsity=self.sparsity, random_state=seed, center=self.center,
@@ -98,7 +84,7 @@ class SMAFStack(T.NeuralMethod):
         sees the same noisy input twice (the augmentation that keeps the measurement MLP ahead
         of ridge), and never sees a recovery better than it will get at test time.
         """
-        torch = T.import_torch()
+        torch = import_torch()
         self._require_fitted("smaf_", "fit(X_train)")
         A, snr = self._check_design(A, snr)
         seed = draw_seed(self.seed_ if random_state is None else random_state)
@@ -108,21 +94,21 @@ class SMAFStack(T.NeuralMethod):
         fold_of = np.empty(len(self.X_train_), dtype=np.intp)
         for i, held in enumerate(self.folds_):
             fold_of[held] = i
-        X_t = T.to_tensor(self.X_train_, device)
-        A_t = T.to_tensor(A, device)
+        X_t = to_tensor(self.X_train_, device)
+        A_t = to_tensor(A, device)
 
         def out_of_fold_input(rows, generator):
             index = rows[:, 0].long()
-            Y = T.add_measurement_noise(X_t[index], snr, generator) @ A_t.T
+            Y = add_measurement_noise(X_t[index], snr, generator) @ A_t.T
             Y_host = Y.cpu().numpy().astype(np.float64)
             folds = fold_of[index.cpu().numpy()]
             recovered = np.empty((len(folds), self.n_genes_))
             for fold in np.unique(folds):
                 mine = folds == fold
                 recovered[mine] = self.fold_methods_[fold].recover(Y_host[mine])
-            return torch.cat([T.to_tensor(recovered, device), Y], dim=1)
+            return torch.cat([to_tensor(recovered, device), Y], dim=1)
 
-        self.network_ = T.fit_regression_mlp(
+        self.network_ = fit_regression_mlp(
             np.arange(len(self.X_train_), dtype=np.float32)[:, None], self.X_train_.astype(np.float32),
             make_input=out_of_fold_input, hidden=tuple(self.hidden), dropout=float(self.dropout),
             linear_skip=True, lr=self.lr, weight_decay=self.weight_decay, max_epochs=self.max_epochs,
@@ -138,6 +124,4 @@ class SMAFStack(T.NeuralMethod):
     def recover(self, Y):
         """SMAF recovery of Y, refined by the MLP; (n_samples, n_genes)."""
         Y = self._check_measurements(Y)
-        first = np.hstack([self.smaf_.recover(Y), Y]).astype(np.float32)
-        device = next(self.network_.model.parameters()).device
-        return self.network_.predict_tensor(T.to_tensor(first, device)).cpu().numpy().astype(np.float64)
+        return self.network_.predict(np.hstack([self.smaf_.recover(Y), Y]).astype(np.float32))
