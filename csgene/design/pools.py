@@ -4,26 +4,24 @@ Same limits as ``"binary-pools"``: every gene in exactly ``pools_per_gene`` comp
 given, at most ``max_genes_per_pool`` genes in a composite (CISI's limit). Pools are scored by
 the expected error the posterior-mean decoder removes (:meth:`DesignPrior.error_reduction`).
 
-Start: signed principal directions. Pool ``2k`` collects genes loading positively on the
-``k``-th direction and pool ``2k+1`` those loading negatively, so the difference of the two
-sums estimates that direction's score; each gene goes to the ``pools_per_gene`` pools where its
-loading, weighted by the direction's standard deviation, is largest. A balanced random
-``binary-pools`` design is a second start.
+Start: balanced random pools (``binary-pools``), which meet every feasible pool cap. A start
+built from signed principal directions (pool 2k: genes loading positively on direction k, pool
+2k+1: negatively) was tried and dropped: after the search it was no better on ARCHS4 slices
+(recovered variance .770 vs .770 at d = 20, .807 vs .813 at d = 100) and cost an
+eigendecomposition.
 
 Search: moves of one gene from one of its pools to a pool it is not in keep every gene's count.
 The gradient of ``J`` ranks all moves at once (the change of ``J`` for moving gene ``g`` from
 pool ``a`` to ``b`` is about ``grad[b, g] - grad[a, g]``); the best move of each gene is taken
 for a batch of genes with the largest predicted gains, the batch is kept if ``J`` really grows
 (its size then grows by half) and undone otherwise (its size halves). The search ends when no
-move is predicted to gain, the batch is empty, or after ``max_iter`` rounds; the better start
-wins.
+move is predicted to gain, a single move fails, or after ``max_iter`` rounds.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._random import as_generator
 from .._validation import check_positive_int
 from ..exceptions import InputError
 from .prior import DesignPrior
@@ -78,7 +76,7 @@ def learned_pool_design(prior: DesignPrior, n_measurements: int, *, pools_per_ge
     max_iter : int
         Rounds of the move search.
     random_state : int, numpy Generator/RandomState or None
-        Seeds the random start and the order of ties.
+        Seeds the random start.
 
     Returns
     -------
@@ -89,38 +87,8 @@ def learned_pool_design(prior: DesignPrior, n_measurements: int, *, pools_per_ge
     d, g = n_measurements, prior.n_genes
     pools_per_gene, cap = check_pool_limits(d, g, pools_per_gene, max_genes_per_pool)
     cap = g if cap is None else cap
-    rng = as_generator(random_state)
-    starts = [_signed_direction_pools(prior, d, pools_per_gene, cap, rng)]
-    if cap >= -(-g * pools_per_gene // d):  # balanced random pools meet any feasible cap
-        starts.append(binary_pool_design(d, g, pools_per_gene=pools_per_gene, random_state=rng))
-    best, best_score = None, -np.inf
-    for start in starts:
-        design, score = _move_search(prior, start, cap, max_iter)
-        if score > best_score:
-            best, best_score = design, score
-    return best
-
-
-def _signed_direction_pools(prior, d, pools_per_gene, cap, rng) -> np.ndarray:
-    """Start: pool 2k gets genes loading positively on direction k, pool 2k+1 negatively."""
-    n_directions = (d + 1) // 2
-    directions = prior.top_directions(n_directions)
-    spread = np.sqrt(np.maximum(np.einsum("kg,kg->k", prior.cov_times(directions), directions), 0.0))
-    loadings = directions * spread[:, None]
-    signed = np.vstack([loadings, -loadings])  # rows: +dir0..+dir(k-1), -dir0..
-    order = np.ravel(np.column_stack([np.arange(n_directions), n_directions + np.arange(n_directions)]))
-    score = signed[order][:d]  # pool j scores genes by the signed loading it collects
-    score = score + 1e-12 * rng.random(score.shape)  # seeded tie-breaking
-    design = np.zeros((d, prior.n_genes))
-    load = np.zeros(d, dtype=np.int64)
-    # Genes with the strongest preferences choose first, so capped pools go to those that care most.
-    strength = np.sort(score, axis=0)[-pools_per_gene:].sum(axis=0)
-    for gene in np.argsort(-strength):
-        open_pools = np.flatnonzero(load < cap)
-        chosen = open_pools[np.argsort(-score[open_pools, gene])[:pools_per_gene]]
-        design[chosen, gene] = 1.0
-        load[chosen] += 1
-    return design
+    start = binary_pool_design(d, g, pools_per_gene=pools_per_gene, random_state=random_state)
+    return _move_search(prior, start, cap, max_iter)[0]
 
 
 def _move_search(prior: DesignPrior, design: np.ndarray, cap: int, max_iter: int):
