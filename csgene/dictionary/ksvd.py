@@ -25,7 +25,6 @@ from ._base import (
     OMPTransformMixin,
     check_n_components,
     check_sparsity,
-    check_training_matrix,
     training_mean,
     unit_rows,
 )
@@ -104,7 +103,7 @@ class KSVD(OMPTransformMixin):
         ``inverse_transform``), so the sparsity budget is not spent on the average profile.
     init : {"data", "random"}, default="data"
         Starting atoms: distinct normalised training samples, or Gaussian noise.
-    random_state : int, RandomState or None
+    random_state : int, RandomState, Generator or None
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Where the OMP coding step runs (:func:`csgene._device.kernels`).
 
@@ -148,7 +147,7 @@ class KSVD(OMPTransformMixin):
 
     def fit(self, X, y=None):
         """Learn the dictionary from X (n_samples, n_genes); returns self."""
-        X = check_training_matrix(X, nonnegative=False, learner="KSVD")
+        X = self._check_fit(X)
         n_components = check_n_components(self.n_components, X.shape[0], "KSVD")
         sparsity = check_sparsity(self.sparsity, n_components)
         max_iter = check_positive_int(self.max_iter, "max_iter")

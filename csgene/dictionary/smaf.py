@@ -67,7 +67,6 @@ from ._base import (
     OMP,
     OMPTransformMixin,
     check_sparsity,
-    check_training_matrix,
     training_mean,
     unit_rows,
 )
@@ -229,7 +228,7 @@ class SMAF(OMPTransformMixin):
         Coordinate-descent sweeps per lasso solve in the U-step.
     lasso_tol : float, default=1e-6
         Coordinate-descent tolerance of the U-step.
-    random_state : int, RandomState or None
+    random_state : int, RandomState, Generator or None
         Seed of the initialisation (the only random step).
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Where the U- and W-step kernels run (:func:`csgene_kernels.device.resolve_device`).
@@ -271,6 +270,8 @@ class SMAF(OMPTransformMixin):
     >>> smaf.components_.shape, smaf.activities_.shape
     ((20, 100), (200, 20))
     """
+
+    _nonnegative = True
 
     def __init__(
         self,
@@ -334,7 +335,7 @@ class SMAF(OMPTransformMixin):
 
     def fit(self, X, y=None):
         """Learn modules and activities from nonnegative X (n_samples, n_genes); returns self."""
-        X = check_training_matrix(X, nonnegative=True, learner="SMAF")
+        X = self._check_fit(X)
         n_components, sparsity, min_sparsity, lda2, module_bound, activity_bound = self._check_params(X)
         rng = check_random_state(self.random_state)
         kern = kernels(self.device)

@@ -16,7 +16,7 @@ from sklearn.utils.extmath import randomized_svd, svd_flip
 from .._random import check_random_state
 from .._validation import check_positive_int
 from ..exceptions import InputError
-from ._base import LEAST_SQUARES, DictionaryMixin, check_training_matrix, training_mean
+from ._base import LEAST_SQUARES, DictionaryMixin, training_mean
 
 SVD_SOLVERS = ("auto", "full", "randomized")
 
@@ -60,7 +60,7 @@ class SVDDictionary(DictionaryMixin):
         ``"full"``: exact LAPACK SVD; ``"randomized"``: scikit-learn's randomized_svd;
         ``"auto"``: full when the matrix is small (max side <= 500) or ``n_components`` is at
         least 80% of the rank bound, randomized otherwise.
-    random_state : int, RandomState or None
+    random_state : int, RandomState, Generator or None
         Seed of the randomized solver.
 
     Attributes
@@ -95,7 +95,7 @@ class SVDDictionary(DictionaryMixin):
 
     def fit(self, X, y=None):
         """Compute the top singular vectors of X (n_samples, n_genes); returns self."""
-        X = check_training_matrix(X, nonnegative=False, learner=type(self).__name__)
+        X = self._check_fit(X)
         requested = self._requested_components()
         n_components = min(requested, *X.shape)
         if n_components < requested:
