@@ -131,7 +131,8 @@ def check_matrix(
     if nonnegative and arr.size and arr.min() < 0:
         bad = np.argwhere(arr < 0)[0]
         raise InputError(
-            f"{name} contains negative values (min {arr.min():g}, first at row {bad[0]}, column "
+            f"Negative values in data: {name} contains negative values (min {arr.min():g}, first at "
+            f"row {bad[0]}, column "
             f"{bad[1]}), but counts or nonnegative data are required. Pass raw or "
             f"normalised counts, not log-ratios or centred data."
         )
