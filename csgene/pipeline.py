@@ -36,6 +36,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._atomic import atomic_path
+from ._progress import report
 from ._random import as_generator, check_seed
 from ._validation import check_matrix, check_positive_int, check_snr, gene_positions
 from ._version import __version__
@@ -45,6 +46,8 @@ from .measure import design_fingerprint, make_design, measure
 from .methods import SAVABLE_METHODS, DictionaryMethod, make_method
 from .preprocess import PreprocessChain, make_preprocessor
 
+#: Progress task of :meth:`CompressedSensing.fit` (preprocessing, method, design: 3 steps).
+FIT_STEPS = "fit: preprocess, method, decoder"
 MODEL_FORMAT = "csgene-model"
 MODEL_FORMAT_VERSION = 1
 #: root attribute of a model file holding the SHA-256 of everything else in it
@@ -199,7 +202,9 @@ class CompressedSensing(TransformerMixin, BaseEstimator):
             check_seed(self.random_state, "random_state")
         rng = as_generator(self.random_state)
         self.preprocessor_ = make_preprocessor(self.preprocess)
+        report(FIT_STEPS, 0, 3)
         Xp = self.preprocessor_.fit_transform(X)
+        report(FIT_STEPS, 1, 3)
         if isinstance(self.design, str):
             d = check_positive_int(self.n_measurements, "n_measurements")
             self.design_ = make_design(self.design, d, n_genes, random_state=rng)
@@ -217,7 +222,9 @@ class CompressedSensing(TransformerMixin, BaseEstimator):
         low, high = Xp.min(axis=0), Xp.max(axis=0)
         self.recovery_bounds_ = (low - (high - low), high + (high - low))
         self.method_.fit(Xp)
+        report(FIT_STEPS, 2, 3)
         self.method_.fit_design(self.design_, snr=self.snr, random_state=int(rng.integers(2**31 - 1)))
+        report(FIT_STEPS, 3, 3)
         self.provenance_ = {
             **_check_provenance(provenance),
             "n_train": int(X.shape[0]),
@@ -465,7 +472,11 @@ class CompressedSensing(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ persistence
 
     def save(self, path) -> Path:
-        """Write the fitted model to an HDF5 file (atomically; no pickle)."""
+        """Write the fitted model to an HDF5 file (atomically; no pickle).
+
+        The file records the csgene version that wrote it and ``provenance_`` (training
+        size, date, and the data file and its fingerprint when ``fit`` was given them).
+        """
         check_is_fitted(self, "method_")
         if self.method not in SAVABLE_METHODS:
             raise InputError(
@@ -486,6 +497,7 @@ class CompressedSensing(TransformerMixin, BaseEstimator):
                 fh.attrs["format_version"] = MODEL_FORMAT_VERSION
                 fh.attrs["csgene_version"] = __version__
                 fh.attrs["params"] = params_json
+                fh.attrs["provenance"] = json.dumps(getattr(self, "provenance_", None) or {})
                 fh.create_dataset("gene_names", data=self.gene_names_.astype("S"))
                 fh.create_dataset("design", data=self.design_)
                 fh.attrs["nonnegative"] = self.nonnegative_
@@ -502,7 +514,11 @@ class CompressedSensing(TransformerMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path) -> "CompressedSensing":
-        """Read a model written by :meth:`save`."""
+        """Read a model written by :meth:`save`.
+
+        The loaded model also has ``source_file_``, ``csgene_version_`` (of the csgene that
+        wrote it) and ``provenance_`` (empty for files written before csgene recorded it).
+        """
         path = Path(path)
         if not path.exists():
             raise InputError(f"model file {path} does not exist; write one with `csgene fit`.")
@@ -534,6 +550,7 @@ class CompressedSensing(TransformerMixin, BaseEstimator):
                 params = {k: (float(v) if v in ("inf", "-inf") else v) for k, v in params.items()}
                 model = cls(**params)
                 model.gene_names_ = np.asarray(fh["gene_names"][()]).astype(str)
+                model.n_features_in_ = len(model.gene_names_)
                 model.design_ = fh["design"][()]
                 model.nonnegative_ = bool(fh.attrs.get("nonnegative", False))
                 norm_max = fh.attrs.get("measurement_norm_max")
@@ -549,6 +566,9 @@ class CompressedSensing(TransformerMixin, BaseEstimator):
                                      device=model.device, **model._method_options())
                 model.method_ = method.set_state(_read_state(fh["method"]))
                 model.source_file_ = str(path)
+                # files written before provenance was recorded have none: only the writer's version
+                model.provenance_ = json.loads(fh.attrs.get("provenance", "{}"))
+                model.csgene_version_ = str(fh.attrs.get("csgene_version", "unknown"))
             except (KeyError, ValueError, TypeError) as exc:
                 raise ModelFileError(f"{path} is corrupt or incomplete ({type(exc).__name__}: {exc}).") from exc
         return model

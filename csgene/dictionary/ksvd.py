@@ -17,6 +17,7 @@ from csgene_kernels.omp import codes_to_dense
 from csgene_kernels.threads import limit_threads
 
 from .._device import kernels
+from .._progress import report
 from .._random import check_random_state
 from .._validation import check_positive_float, check_positive_int
 from ..exceptions import InputError
@@ -178,7 +179,9 @@ class KSVD(OMPTransformMixin):
                     "seconds": time.perf_counter() - start,
                 }
             )
-            if n_replaced == 0 and self._converged(tol):
+            converged = n_replaced == 0 and self._converged(tol)
+            report("K-SVD iterations", max_iter if converged else len(self.history_), max_iter)
+            if converged:
                 break
         self.components_ = atoms
         self.activities_ = codes

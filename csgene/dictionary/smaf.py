@@ -60,6 +60,7 @@ from csgene_kernels.nnlasso import lambda_floor
 from csgene_kernels.omp import codes_to_dense
 
 from .._device import kernels
+from .._progress import report
 from .._random import check_random_state
 from .._validation import check_positive_float, check_positive_int
 from ..exceptions import InputError
@@ -379,6 +380,7 @@ class SMAF(OMPTransformMixin):
                 lda2 /= 2.0
             if activity_size < activity_bound:
                 lda2 /= 2.0
+            report("SMAF iterations", len(self.history_), self.max_iter)
         self.components_ = components
         self.activities_ = W
         varies = np.ptp(X, axis=0) > 0
