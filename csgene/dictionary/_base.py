@@ -159,7 +159,7 @@ class DictionaryMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        codes : array-like of shape (n_samples, n_components_)
+        codes : array-like of shape (n_samples, ``n_components_``)
 
         Returns
         -------
@@ -192,7 +192,7 @@ class OMPTransformMixin(DictionaryMixin):
 
         Returns
         -------
-        codes : ndarray of shape (n_samples, n_components_)
+        codes : ndarray of shape (n_samples, ``n_components_``)
         """
         X = self._check_new(X)
         return omp_codes(self.components_, X - self.mean_, self._transform_sparsity(),

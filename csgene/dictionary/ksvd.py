@@ -115,12 +115,15 @@ class KSVD(OMPTransformMixin):
     activities_ : ndarray of shape (n_samples, n_components)
         Training codes (at most ``sparsity`` nonzeros per row).
     mean_ : ndarray of shape (n_genes,)
-    error_ : ndarray of shape (n_iter_,)
-        Relative error ‖X - codes @ components_‖ / ‖X‖ after each sweep's atom update.
+    error_ : ndarray of shape (``n_iter_``,)
+        Relative error ``‖X - codes @ components_‖ / ‖X‖`` after each sweep's atom update.
     history_ : list of dict
         Per sweep: ``coding_error`` (after OMP), ``update_error`` (after the atom update),
         ``n_replaced`` (unused atoms replaced), ``seconds``.
-    n_iter_, n_components_, sparsity_, n_features_in_ : int
+    n_iter_ : int
+    n_components_ : int
+    sparsity_ : int
+    n_features_in_ : int
     recovery_kind_ : str
         ``"omp"``.
     """

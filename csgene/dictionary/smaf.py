@@ -216,7 +216,7 @@ class SMAF(OMPTransformMixin):
         Smallest k the W-step may lower to (the reference's ``mink``); None means
         min(5, sparsity), the reference's 5 where the sparsity allows it.
     module_size_bound : float, "auto" or "paper", default="auto"
-        Halve λ₂ when the mean module size (exp-entropy of |u|/Σ|u|) falls below it.
+        Halve λ₂ when the mean module size (exp-entropy of ``|u|/Σ|u|``) falls below it.
         ``"auto"``: ``min(20, n_genes/20)`` (the reference's documented example); ``"paper"``:
         ``n_genes/10`` (the paper's experiment script, what :func:`csgene.methods.make_method`
         uses).
@@ -259,7 +259,9 @@ class SMAF(OMPTransformMixin):
     history_ : list of dict
         Per iteration: ``fit``, ``lda2`` (used in that iteration), ``k``, ``module_size``,
         ``activity_size``, ``n_infeasible`` (genes over their error budget), ``seconds``.
-    n_iter_, n_components_, n_features_in_ : int
+    n_iter_ : int
+    n_components_ : int
+    n_features_in_ : int
     recovery_kind_ : str
         ``"omp"``.
 

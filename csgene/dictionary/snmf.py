@@ -62,10 +62,12 @@ class SparseNMF(DictionaryMixin):
     objective_ : ndarray
         Objective after each update sweep (before the unit-norm rescaling).
     reconstruction_err_ : float
-        ‖X − activities_ @ components_‖_F.
+        ``‖X − activities_ @ components_‖_F``.
     mean_ : ndarray of shape (n_genes,)
         Zeros (SNMF does not center).
-    n_iter_, n_components_, n_features_in_ : int
+    n_iter_ : int
+    n_components_ : int
+    n_features_in_ : int
     recovery_kind_ : str
         ``"omp"``: decode with a sparse solver on the modules.
     """
@@ -129,7 +131,7 @@ class SparseNMF(DictionaryMixin):
 
         Returns
         -------
-        codes : ndarray of shape (n_samples, n_components_)
+        codes : ndarray of shape (n_samples, ``n_components_``)
         """
         X = self._check_new(X)
         H = self.components_

@@ -65,9 +65,9 @@ class SVDDictionary(DictionaryMixin):
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components_, n_genes)
+    components_ : ndarray of shape (``n_components_``, n_genes)
         Orthonormal rows, sorted by decreasing singular value.
-    singular_values_ : ndarray of shape (n_components_,)
+    singular_values_ : ndarray of shape (``n_components_``,)
     mean_ : ndarray of shape (n_genes,)
         Training mean if ``center`` else zeros.
     n_components_ : int
@@ -125,7 +125,7 @@ class SVDDictionary(DictionaryMixin):
 
         Returns
         -------
-        codes : ndarray of shape (n_samples, n_components_)
+        codes : ndarray of shape (n_samples, ``n_components_``)
         """
         X = self._check_new(X)
         return (X - self.mean_) @ self.components_.T
