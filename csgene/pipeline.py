@@ -284,11 +284,13 @@ class CompressedSensing(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "method_")
         if input_features is not None:
-            given = np.asarray(input_features).astype(str)
-            if given.tolist() != np.asarray(self.gene_names_).astype(str).tolist() and \
-                    given.tolist() != list(getattr(self, "feature_names_in_", given)):
-                raise InputError("input_features is not equal to the genes the model was fitted on "
-                                 "(gene_names_).")
+            given = np.asarray(input_features).astype(str).tolist()
+            expected = np.asarray(getattr(self, "feature_names_in_", self.gene_names_)).astype(str).tolist()
+            if given != expected and not (len(given) == len(expected) and not hasattr(self, "feature_names_in_")):
+                raise InputError(
+                    f"input_features ({len(given)} names) is not equal to the {len(expected)} genes the "
+                    f"model was fitted on (feature_names_in_, or gene_names_); leave it out."
+                )
         return np.asarray([f"m{i + 1}" for i in range(self.design_.shape[0])], dtype=object)
 
     def _output(self, values: np.ndarray, columns, index=None):

@@ -143,6 +143,9 @@ def test_compressed_sensing_takes_gene_names_from_dataframe_columns():
     shuffled = df.iloc[:, ::-1]
     np.testing.assert_allclose(cs.transform(shuffled), cs.transform(df))
     assert cs.get_feature_names_out().tolist() == [f"m{i + 1}" for i in range(10)]
+    assert cs.get_feature_names_out(names).tolist() == [f"m{i + 1}" for i in range(10)]
+    with pytest.raises(InputError, match="input_features"):
+        cs.get_feature_names_out(names[::-1])
     with pytest.raises(InputError, match="differs from the column names"):
         CompressedSensing("svd", n_measurements=10, n_modules=5).fit(df, gene_names=names[::-1])
 
