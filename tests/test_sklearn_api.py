@@ -32,6 +32,8 @@ ESTIMATORS = [
     CompressedSensing("svd", n_measurements=3, n_modules=3, sparsity=1, random_state=0),
     CompressedSensing("smaf", n_measurements=3, n_modules=3, sparsity=1, random_state=0,
                       method_options={"decoder": "omp"}),
+    # not positive_only: minmax takes negative data
+    CompressedSensing("ksvd", preprocess="minmax", n_measurements=3, n_modules=3, sparsity=1, random_state=0),
 ]
 
 #: check name -> why it cannot apply, per estimator class. Empty: every check passes.
