@@ -9,9 +9,31 @@ import numbers
 
 import numpy as np
 
-from .exceptions import InputError
+from .exceptions import InputError, InputTypeError
 
 FLOAT_DTYPES = (np.float64, np.float32)
+#: Largest dense copy (bytes) made of a scipy sparse input: csgene's kernels work on dense
+#: arrays, and a sparse single-cell matrix can be many times larger once dense.
+MAX_DENSE_BYTES = 4 * 2**30
+
+
+def densify(X, name: str = "X") -> np.ndarray:
+    """A dense array from a scipy sparse matrix or array, refusing copies over :data:`MAX_DENSE_BYTES`.
+
+    csgene's learners and decoders need dense arrays (their kernels read every entry), so
+    sparse input is accepted and densified when the dense copy is affordable.
+    """
+    shape = tuple(int(n) for n in X.shape)
+    itemsize = np.dtype(X.dtype).itemsize if np.issubdtype(X.dtype, np.number) else 8
+    needed = int(np.prod(shape, dtype=np.float64)) * max(itemsize, 4)
+    if needed > MAX_DENSE_BYTES:
+        raise InputError(
+            f"{name} is a sparse matrix of shape {shape} whose dense copy would take "
+            f"{needed / 2**30:.1f} GiB (more than csgene's {MAX_DENSE_BYTES / 2**30:.0f} GiB limit for "
+            f"densifying sparse input; csgene's kernels need dense arrays). Select fewer samples or "
+            f"genes (e.g. highly variable genes), or stream a file block by block with csgene.scale."
+        )
+    return X.toarray()
 
 
 def check_matrix(
@@ -26,6 +48,9 @@ def check_matrix(
     copy: bool = False,
 ) -> np.ndarray:
     """Return ``X`` as a finite 2-D float array or raise :class:`InputError`.
+
+    Sparse input is densified (:func:`densify`), numbers held in an object array are
+    converted, complex input is refused (its imaginary part would be dropped silently).
 
     Parameters
     ----------
@@ -44,14 +69,31 @@ def check_matrix(
         Always copy.
     """
     if hasattr(X, "toarray"):
-        X = X.toarray()
+        X = densify(X, name)
     try:
         arr = np.asarray(X)
     except (TypeError, ValueError) as exc:
         raise InputError(f"{name} could not be converted to a numeric array ({exc}).") from exc
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or arr.dtype == bool
-    ):
+    if arr.dtype == object:  # numbers held as Python objects (e.g. a mixed DataFrame): convert
+        try:
+            arr = arr.astype(np.float64)
+        except TypeError as exc:
+            raise InputTypeError(
+                f"{name} holds non-numeric entries ({exc}); remove them or convert {name} with "
+                f"np.asarray({name}, dtype=float)."
+            ) from exc
+        except ValueError as exc:
+            raise InputError(
+                f"{name} holds entries that are not numbers ({exc}); remove them or convert {name} "
+                f"with np.asarray({name}, dtype=float)."
+            ) from exc
+    if arr.dtype.kind == "c":
+        raise InputError(
+            f"Complex data not supported: {name} has complex values, and dropping their imaginary "
+            f"part would change the data silently. Pass real values (np.real({name}) or np.abs({name}), "
+            f"whichever your data mean)."
+        )
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise InputError(
             f"{name} must be numeric, got dtype {arr.dtype}. Convert it with "
             f"np.asarray({name}, dtype=float) after removing non-numeric entries."
@@ -59,11 +101,17 @@ def check_matrix(
     if arr.ndim != 2:
         raise InputError(
             f"{name} must be 2-D (n_samples, n_genes), got {arr.ndim}-D with shape {arr.shape}. "
-            f"Use {name}.reshape(1, -1) for a single sample."
+            f"Reshape your data: {name}.reshape(1, -1) for a single sample."
         )
-    if arr.shape[0] < min_rows or arr.shape[1] < min_cols:
+    if arr.shape[0] < min_rows:
         raise InputError(
-            f"{name} has shape {arr.shape}; need at least {min_rows} row(s) and {min_cols} column(s)."
+            f"{name} has {arr.shape[0]} sample(s) (shape={arr.shape}) while a minimum of {min_rows} is "
+            f"required; arrays are (n_samples, n_genes), one row per sample."
+        )
+    if arr.shape[1] < min_cols:
+        raise InputError(
+            f"{name} has {arr.shape[1]} feature(s) (shape={arr.shape}) while a minimum of {min_cols} is "
+            f"required; arrays are (n_samples, n_genes), one column per gene."
         )
     dtypes = dtype if isinstance(dtype, tuple) else (dtype,)
     target = arr.dtype if arr.dtype in dtypes else np.dtype(dtypes[0])
@@ -83,7 +131,8 @@ def check_matrix(
     if nonnegative and arr.size and arr.min() < 0:
         bad = np.argwhere(arr < 0)[0]
         raise InputError(
-            f"{name} contains negative values (min {arr.min():g}, first at row {bad[0]}, column "
+            f"Negative values in data: {name} contains negative values (min {arr.min():g}, first at "
+            f"row {bad[0]}, column "
             f"{bad[1]}), but counts or nonnegative data are required. Pass raw or "
             f"normalised counts, not log-ratios or centred data."
         )

@@ -106,7 +106,7 @@ class RidgeDecoder(_Method):
         Copies of the training set measured with independent noise draws (augmentation that
         teaches the decoder the noise level).
     max_extensions : int
-    random_state : int, RandomState or None
+    random_state : int, RandomState, Generator or None
 
     Attributes
     ----------
@@ -183,7 +183,7 @@ class GaussianPrior(_Method):
         Rank of the low-rank part. "auto" picks among 5, 10, 20, 40, 80 by the held-out
         probabilistic-PCA log-likelihood on a 20% split of the training set (closed form),
         then fits factor analysis once at that rank.
-    random_state : int, RandomState or None
+    random_state : int, RandomState, Generator or None
     """
 
     name = "gaussian"

@@ -167,7 +167,7 @@ class ModulePrior:
         modules span the background's own principal directions (an SVD basis), a deviation
         double counts their variance, and dense codes would add modules for their prior odds
         alone: :class:`csgene.methods.DictionaryMethod` caps at ½ for those.
-    random_state : int
+    random_state : int, RandomState, Generator or None
         Seed of the held-out split that chooses the backgrounds' ranks.
 
     Attributes

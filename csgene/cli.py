@@ -2,12 +2,15 @@
 
 Subcommands: ``run`` (the seed paper's experiment), ``fit``, ``design``, ``simulate``,
 ``recover``, ``info``, ``plot``. Errors caused by input print one line and exit with status 2;
-``--verbose`` shows the traceback.
+``--verbose`` shows the traceback. The global flags (``--quiet``, ``--verbose``) go before or
+after the subcommand. Warnings (Python's and csgene's) are logged as one line each,
+``csgene: warning: ...``, without source paths, and ``--quiet`` silences them.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import re
@@ -27,8 +30,36 @@ from .exceptions import CsgeneError, InputError
 
 ALLOW_NEGATIVE = ("--allow-negative",)
 ALLOW_NEGATIVE_HELP = "accept negative values (log-ratios, centred data; with --preprocess none or minmax)"
+SEED_HELP = f"random seed, 0 to {MAX_SEED}: the same seed gives the same result"
+PREPROCESS_HELP = "minmax, log1p, log1p-cpm, clip99, none, or chains like clip99+log1p"
+SNR_HELP = "signal-to-noise ratio of the measurement noise; inf = no noise"
+SAMPLES_HELP = "use a random subset of this many samples (default: all)"
+GENES_HELP = "use a random subset of this many genes (default: all)"
 
 log = logging.getLogger("csgene")
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Shows each option's default after its help, unless the help already says it.
+
+    Defaults of None (nothing chosen) and False (a flag left off) are not shown. Descriptions
+    and epilogs with line breaks (tables of methods) are kept as written; others are wrapped.
+    """
+
+    def _fill_text(self, text, width, indent):
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or default is None or default is False or default == argparse.SUPPRESS
+                or not action.option_strings
+                or isinstance(action, (argparse._HelpAction, argparse._VersionAction))):
+            return text
+        shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+        return f"{text} (default: {str(shown).replace('%', '%%')})"
 
 
 def _int_list(text: str) -> list[int]:
@@ -132,11 +163,55 @@ def cmd_fit(args) -> int:
         args.method, n_measurements=args.measurements, design=_design_arg(args, data.gene_names),
         preprocess=args.preprocess, n_modules=args.modules, sparsity=args.sparsity, snr=args.snr,
         random_state=args.seed, device=args.device, design_options=_design_options(args) or None,
-    ).fit(data.X, gene_names=data.gene_names)
+    )
+    with _progress_bars(enabled=not args.quiet):
+        model.fit(data.X, gene_names=data.gene_names, provenance=_data_provenance(args))
     path = model.save(args.out)
     print(f"model ({args.method}, {data.X.shape[0]} training samples × {data.X.shape[1]} genes, "
           f"{model.design_.shape[0]} measurements) written to {path}")
     return 0
+
+
+def _data_provenance(args) -> dict:
+    """What a model file records about its training data: the file, its fingerprint, the subset."""
+    from .io import file_fingerprint
+
+    path = Path(args.data)
+    provenance = {"data_file": str(path.resolve())}
+    if path.is_file():
+        fingerprint = file_fingerprint(path)
+        provenance.update(data_sha256=fingerprint["sha256"], data_fingerprint=fingerprint["hashed"],
+                          data_bytes=fingerprint["size"])
+    provenance.update(samples_requested=args.samples, genes_requested=args.genes, seed=args.seed)
+    return provenance
+
+
+@contextlib.contextmanager
+def _progress_bars(enabled: bool = True):
+    """tqdm bars on stderr for the ``csgene._progress`` reports made inside the block."""
+    if not enabled:
+        yield
+        return
+    from tqdm.auto import tqdm
+
+    from ._progress import listening
+
+    bars: dict = {}
+
+    def show(task: str, done: int, total: int) -> None:
+        bar = bars.get(task)
+        if bar is None:
+            bar = bars[task] = tqdm(total=total, desc=task, position=len(bars), leave=True, file=sys.stderr,
+                                    dynamic_ncols=True)
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        with listening(show):
+            yield
+    finally:
+        for bar in bars.values():
+            bar.close()
 
 
 def _design_arg(args, gene_names):
@@ -319,6 +394,9 @@ def cmd_info(args) -> int:
         if is_model:
             model = CompressedSensing.load(path)
             print(f"csgene model file {path}")
+            print(f"  written by csgene {model.csgene_version_} (this is csgene {__version__})")
+            for line in _provenance_lines(model.provenance_):
+                print(f"  {line}")
             for key, value in model.get_params().items():
                 print(f"  {key}: {value}")
             print(f"  genes: {len(model.gene_names_)} ({', '.join(model.gene_names_[:5])}, ...)")
@@ -332,6 +410,28 @@ def cmd_info(args) -> int:
 
     print(cli_wording(str(io.describe(path))))
     return 0
+
+
+def _provenance_lines(provenance: dict) -> list[str]:
+    """``csgene info``'s lines about where a model was trained (none recorded: say so)."""
+    if not provenance:
+        return ["trained on: not recorded (the file predates provenance records; refit to record it)"]
+    lines = []
+    if provenance.get("data_file"):
+        lines.append(f"trained on: {provenance['data_file']}")
+    if provenance.get("data_sha256"):
+        kind = provenance.get("data_fingerprint", "whole")
+        how = "of the whole file" if kind == "whole" else "of sampled blocks, with size and mtime"
+        lines.append(f"data fingerprint: sha256 {provenance['data_sha256']} ({how})")
+    if "n_train" in provenance:
+        lines.append(f"training size: {provenance['n_train']} samples × {provenance.get('n_genes', '?')} genes")
+    subset = [f"{key.split('_')[0]} {provenance[key]}" for key in ("samples_requested", "genes_requested")
+              if provenance.get(key) is not None]
+    if subset:
+        lines.append(f"random subset: {', '.join(subset)} (seed {provenance.get('seed')})")
+    if provenance.get("fitted_at"):
+        lines.append(f"fitted at: {provenance['fitted_at']}")
+    return lines
 
 
 def cmd_plot(args) -> int:
@@ -390,7 +490,7 @@ def _selection(args) -> dict:
 def _streaming_flags(parser) -> None:
     group = parser.add_argument_group(
         "streaming (HDF5 input and .h5 output are processed block by block, resumably)")
-    group.add_argument("--block-size", type=int, help="samples per block (default: ~256 MB blocks)")
+    group.add_argument("--block-size", type=int, help="samples per block (default: blocks of about 256 MB)")
     group.add_argument("--scheduler", metavar="ADDRESS",
                        help="Dask scheduler address (tcp://host:8786): run the blocks on that cluster")
     group.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -422,6 +522,26 @@ def _design_flags(parser) -> None:
         group.add_argument(flag, **settings)
 
 
+class _SubParser(argparse.ArgumentParser):
+    """Subcommand parsers: defaults shown in their help."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+def _global_flags(parser, argparse_default) -> None:
+    """--verbose and --quiet, on the main parser (before the subcommand) and on every subcommand.
+
+    On the subcommands their default is SUPPRESS, so a flag given before the subcommand is not
+    reset by the subcommand's parser.
+    """
+    parser.add_argument("--verbose", "-v", action="store_true", default=argparse_default,
+                        help="show tracebacks of errors and debug logs")
+    parser.add_argument("--quiet", "-q", action="store_true", default=argparse_default,
+                        help="no progress bars and no warnings (errors are still shown)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .experiment import ExperimentConfig
     from .design import DESIGNS
@@ -432,19 +552,21 @@ def build_parser() -> argparse.ArgumentParser:
         prog="csgene",
         description="Compressed sensing of gene expression: recover whole profiles from a few "
         "composite measurements.",
+        epilog="Global flags (--quiet, --verbose) go before or after the subcommand. "
+        "`csgene COMMAND --help` shows a subcommand's options.",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"csgene {__version__}")
+    _global_flags(parser, argparse_default=False)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--verbose", "-v", action="store_true", help="show tracebacks and debug logs")
-    common.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _global_flags(common, argparse_default=argparse.SUPPRESS)  # after the subcommand too
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_SubParser)
     sub.required = True
 
     run = sub.add_parser("run", parents=[common], help="the seed paper's experiment (methods × d × repeats)",
                          description="Sweep methods × measurement counts × repeats; write results.csv,\n"
                          "summary.csv, run.json and plots to --out. Re-running the same command resumes.",
-                         epilog="methods:\n" + describe_methods(),
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+                         epilog="methods:\n" + describe_methods())
     run.add_argument("--data", help="data file (ARCHS4 .h5, .h5ad, .csv/.tsv(.gz), .npy/.npz); "
                      "default: built-in synthetic data")
     run.add_argument("--methods", type=_name_list,
@@ -455,33 +577,38 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--repeats", type=int, default=defaults.repeats, help="train/test splits (default 3)")
     run.add_argument("--samples", type=int, help="random subset of samples (synthetic: number generated)")
     run.add_argument("--genes", type=int, help="random subset of genes (synthetic: number generated)")
-    run.add_argument("--snr", type=_snr, default=defaults.snr, help="signal-to-noise ratio, inf = none (default 2)")
-    run.add_argument("--seed", type=_seed, default=defaults.seed)
-    run.add_argument("--preprocess", default=defaults.preprocess,
-                     help="minmax, log1p, log1p-cpm, clip99, none, or chains like clip99+log1p (default log1p)")
+    run.add_argument("--snr", type=_snr, default=defaults.snr, help=SNR_HELP)
+    run.add_argument("--seed", type=_seed, default=defaults.seed, help=SEED_HELP + " (splits, designs, noise)")
+    run.add_argument("--preprocess", default=defaults.preprocess, help=PREPROCESS_HELP)
     run.add_argument("--sparsity", type=int, default=defaults.sparsity, help="active modules per sample k (default 15)")
     run.add_argument("--modules", type=int, help="dictionary size (default min(1.5·n_train, 150))")
     _design_flags(run)
-    run.add_argument("--test-fraction", type=float, default=defaults.test_fraction)
+    run.add_argument("--test-fraction", type=float, default=defaults.test_fraction,
+                     help="fraction of the samples held out for testing in each repeat")
     run.add_argument("--device", default=defaults.device, choices=DEVICES, help=DEVICE_HELP)
     run.add_argument(*ALLOW_NEGATIVE, action="store_true", help=ALLOW_NEGATIVE_HELP)
     run.add_argument("--out", default="csgene-run", help="output directory (default csgene-run)")
     _selection_flags(run)
     run.set_defaults(func=cmd_run)
 
-    fit = sub.add_parser("fit", parents=[common], help="train a model on a data file and save it")
-    fit.add_argument("data")
-    fit.add_argument("--method", default="smaf", choices=METHODS)
-    fit.add_argument("--measurements", type=int, default=100)
+    fit = sub.add_parser("fit", parents=[common], help="train a model on a data file and save it",
+                         description="Fit preprocessing, a method and a design on full profiles and save the "
+                         "model (with the data file's fingerprint) for `csgene simulate` and `csgene recover`.")
+    fit.add_argument("data", help="training profiles (ARCHS4 .h5, .h5ad, .csv/.tsv(.gz), .npy/.npz), "
+                     "samples × genes")
+    fit.add_argument("--method", default="smaf", choices=METHODS, metavar="METHOD",
+                     help=f"how profiles are modelled and recovered: {', '.join(METHODS)}")
+    fit.add_argument("--measurements", type=int, default=100, help="composite measurements d per sample")
     _design_flags(fit)
     fit.add_argument("--design-file", help="use this design CSV (from `csgene design`) instead of drawing one")
-    fit.add_argument("--preprocess", default="log1p")
-    fit.add_argument("--modules", type=int)
-    fit.add_argument("--sparsity", type=int, default=15)
-    fit.add_argument("--snr", type=_snr, default=float("inf"))
-    fit.add_argument("--samples", type=int)
-    fit.add_argument("--genes", type=int)
-    fit.add_argument("--seed", type=_seed, default=0)
+    fit.add_argument("--preprocess", default="log1p", help=PREPROCESS_HELP)
+    fit.add_argument("--modules", type=int, help="dictionary size (default min(1.5·n_train, 150))")
+    fit.add_argument("--sparsity", type=int, default=15, help="active modules per sample k")
+    fit.add_argument("--snr", type=_snr, default=float("inf"),
+                     help=SNR_HELP + "; the noise the decoders are trained for")
+    fit.add_argument("--samples", type=int, help=SAMPLES_HELP)
+    fit.add_argument("--genes", type=int, help=GENES_HELP)
+    fit.add_argument("--seed", type=_seed, default=0, help=SEED_HELP + " (subset, design, initialisation)")
     fit.add_argument("--device", default="auto", choices=DEVICES, help=DEVICE_HELP)
     fit.add_argument(*ALLOW_NEGATIVE, action="store_true", help=ALLOW_NEGATIVE_HELP)
     fit.add_argument("--out", required=True, help="model file (.h5)")
@@ -506,17 +633,17 @@ def build_parser() -> argparse.ArgumentParser:
     design.add_argument("--preprocess", default="log1p",
                         help="learned kinds: the space the design is learned in, as the model's (default log1p)")
     design.add_argument("--samples", type=int, help="learned kinds: random subset of training samples")
-    design.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    design.add_argument("--seed", type=_seed, default=0, help=SEED_HELP)
     design.add_argument(*ALLOW_NEGATIVE, action="store_true", help=ALLOW_NEGATIVE_HELP)
     design.add_argument("--out", required=True, help="design CSV to write")
     design.set_defaults(func=cmd_design)
 
     simulate = sub.add_parser("simulate", parents=[common], help="measurements of a full matrix, with noise")
-    simulate.add_argument("data")
+    simulate.add_argument("data", help="full profiles to measure (samples × genes)")
     simulate.add_argument("--model", help="model file: use its preprocessing and design")
     simulate.add_argument("--design-file", help="design CSV applied to the raw data")
-    simulate.add_argument("--snr", type=_snr, default=float("inf"))
-    simulate.add_argument("--seed", type=_seed, default=0)
+    simulate.add_argument("--snr", type=_snr, default=float("inf"), help=SNR_HELP)
+    simulate.add_argument("--seed", type=_seed, default=0, help=SEED_HELP + " (the noise)")
     simulate.add_argument("--out", required=True, help="measurements file (.csv, .csv.gz, .npz, .h5)")
     simulate.add_argument(*ALLOW_NEGATIVE, action="store_true", help=ALLOW_NEGATIVE_HELP)
     _selection_flags(simulate)
@@ -524,9 +651,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(func=cmd_simulate)
 
     recover = sub.add_parser("recover", parents=[common], help="model + measurements → recovered profiles")
-    recover.add_argument("model")
+    recover.add_argument("model", help="model file from `csgene fit`")
     recover.add_argument("measurements", help="samples × measurements file (e.g. from `csgene simulate`)")
-    recover.add_argument("--space", default="original", choices=("original", "preprocessed"))
+    recover.add_argument("--space", default="original", choices=("original", "preprocessed"),
+                         help="units of the profiles: the data's (original) or the model's preprocessed ones")
     recover.add_argument("--out", required=True, help="output file: .csv(.gz), .h5, .h5ad or .npz")
     recover.add_argument("--compression", choices=("gzip", "lzf"), help="HDF5 output compression")
     recover.add_argument("--library-size", type=_library_size, metavar="N|mean",
@@ -535,17 +663,19 @@ def build_parser() -> argparse.ArgumentParser:
     _streaming_flags(recover)
     recover.set_defaults(func=cmd_recover)
 
-    info = sub.add_parser("info", parents=[common], help="layout, shape, names and values of a data or model file")
-    info.add_argument("file")
+    info = sub.add_parser("info", parents=[common], help="layout, shape, names and values of a data or model file",
+                          description="Describe a data file, or a model file: its parameters, the csgene "
+                          "version that wrote it and where it was trained (data file, fingerprint, size, date).")
+    info.add_argument("file", help="data file or model file (.h5 from `csgene fit`)")
     info.set_defaults(func=cmd_info)
 
     plot = sub.add_parser("plot", parents=[common], help="re-draw the figures of a run, or a gene-module heatmap")
     plot.add_argument("results", nargs="?", help="directory written by `csgene run`")
     plot.add_argument("--heatmap", metavar="DATA", help="draw a clustered gene–gene correlation heatmap of DATA")
-    plot.add_argument("--max-genes", type=int, default=300)
-    plot.add_argument("--samples", type=int)
-    plot.add_argument("--genes", type=int)
-    plot.add_argument("--seed", type=_seed, default=0)
+    plot.add_argument("--max-genes", type=int, default=300, help="most variable genes shown in the heatmap")
+    plot.add_argument("--samples", type=int, help=SAMPLES_HELP)
+    plot.add_argument("--genes", type=int, help=GENES_HELP)
+    plot.add_argument("--seed", type=_seed, default=0, help=SEED_HELP + " (the subsets)")
     plot.add_argument("--out", help="heatmap file (default gene_modules.png)")
     plot.add_argument(*ALLOW_NEGATIVE, action="store_true", help=ALLOW_NEGATIVE_HELP)
     _selection_flags(plot)
@@ -588,18 +718,54 @@ def cli_wording(message: str) -> str:
     return message
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"csgene: warning: {cli_wording(str(message))}", file=sys.stderr)
+def _log_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Python warnings as csgene log records: one line, no source path, the CLI's wording."""
+    text = cli_wording(str(message))
+    if category is not UserWarning:
+        text = f"{text} ({category.__name__})"
+    log.warning(text)
+
+
+class _LogFormatter(logging.Formatter):
+    """``csgene: warning: message`` (lower-case level names, like ``csgene: error:``)."""
+
+    def format(self, record):
+        record = logging.makeLogRecord(record.__dict__)
+        record.levelname = record.levelname.lower()
+        return super().format(record)
+
+
+@contextlib.contextmanager
+def cli_logging(*, verbose: bool = False, quiet: bool = False):
+    """Inside the block, csgene's log records and Python warnings go to stderr in one format.
+
+    ``quiet`` keeps errors only (no warnings); ``verbose`` adds debug records. The logger's
+    previous state and the warning filters are restored afterwards, so :func:`main` can run
+    many times in one process (tests, notebooks).
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LogFormatter("csgene: %(levelname)s: %(message)s"))
+    level, propagate = log.level, log.propagate
+    log.addHandler(handler)
+    log.setLevel(logging.ERROR if quiet else logging.DEBUG if verbose else logging.WARNING)
+    log.propagate = False
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _log_warning
+            if quiet:
+                warnings.simplefilter("ignore")
+            yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+        log.propagate = propagate
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="csgene: %(levelname)s: %(message)s")
     try:
-        with warnings.catch_warnings():
-            warnings.showwarning = _show_warning
+        with cli_logging(verbose=args.verbose, quiet=args.quiet):
             return args.func(args)
     except KeyboardInterrupt:
         print("csgene: interrupted; completed results are kept and the same command resumes.", file=sys.stderr)

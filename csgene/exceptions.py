@@ -13,6 +13,10 @@ class InputError(CsgeneError, ValueError):
     """Bad data or arguments: wrong shape, dtype, NaN/inf, negative counts, unknown names."""
 
 
+class InputTypeError(InputError, TypeError):
+    """Input of a type that cannot be data at all (e.g. an array holding dicts or strings)."""
+
+
 class DataFormatError(CsgeneError, ValueError):
     """A file could not be read as any layout csgene knows (the message lists what was found)."""
 

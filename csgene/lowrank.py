@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._random import as_generator
+
 #: Candidate ranks of the low-rank part (chosen by held-out likelihood).
 RANKS = (5, 10, 20, 40, 80)
 
@@ -51,7 +53,7 @@ def fit_background(X: np.ndarray, random_state=0) -> dict:
     X = np.asarray(X, dtype=np.float64)
     mean = X.mean(axis=0)
     Xc = X - mean
-    q = min(choose_rank(X, np.random.default_rng(random_state)), max(1, min(X.shape) - 1))
+    q = min(choose_rank(X, as_generator(random_state)), max(1, min(X.shape) - 1))
     _, s, Vt = np.linalg.svd(Xc, full_matrices=False)
     eig = s**2 / X.shape[0]
     rest = eig[q:].sum() / max(X.shape[1] - q, 1)

@@ -8,6 +8,12 @@
 >>> Y = cs.measure(data.counts[250:], snr=10, random_state=1)   # a lab's composite measurements
 >>> X_hat = cs.recover(Y)                                         # (50, 200) in counts
 
+It is a scikit-learn estimator: ``fit(X, y=None, *, gene_names=None)`` (gene names may also
+come from a DataFrame's columns or an AnnData's ``var_names``), ``transform`` gives noise-free
+measurements ``A f(x)``, ``inverse_transform`` recovers profiles from measurements, and
+``set_output(transform="pandas")`` returns DataFrames named by measurement (``m1``, ...) and
+by gene.
+
 Measurements are simulated in the preprocessed space (as in the seed paper and Cleary et
 al.'s experiments): y = A (f(x) + noise) with f the fitted preprocessing. ``recover`` returns
 profiles in the original units (through f⁻¹) or, with ``space="preprocessed"``, in f's space.
@@ -21,15 +27,17 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+from datetime import datetime, timezone
 from pathlib import Path
 
 import h5py
 import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._atomic import atomic_path
-from ._random import check_seed
+from ._progress import report
+from ._random import as_generator, check_seed
 from ._validation import check_matrix, check_positive_int, check_snr, gene_positions
 from ._version import __version__
 from .exceptions import InputError, ModelFileError
@@ -39,6 +47,8 @@ from .measure import design_fingerprint, measure
 from .methods import SAVABLE_METHODS, DictionaryMethod, make_method
 from .preprocess import PreprocessChain, make_preprocessor
 
+#: Progress task of :meth:`CompressedSensing.fit` (preprocessing, method, design: 3 steps).
+FIT_STEPS = "fit: preprocess, method, decoder"
 MODEL_FORMAT = "csgene-model"
 MODEL_FORMAT_VERSION = 1
 #: root attribute of a model file holding the SHA-256 of everything else in it
@@ -55,7 +65,7 @@ RECOVERY_BOUNDS_NOTE = (
 )
 
 
-class CompressedSensing(BaseEstimator):
+class CompressedSensing(TransformerMixin, BaseEstimator):
     """Learn from full profiles, then recover whole profiles from composite measurements.
 
     Parameters
@@ -78,7 +88,9 @@ class CompressedSensing(BaseEstimator):
         Active modules per sample (k).
     snr : float
         Noise level the design-dependent parts train for (ridge, neural decoders).
-    random_state : int or None
+    random_state : int, RandomState, Generator or None
+        Seed of the design and the method's initialisation (an int gives the same model on
+        every fit).
     device : {"cpu", "cuda", "auto"}
         Where the kernels and neural models run ("auto": CUDA only when a GPU is really there).
     method_options : dict, optional
@@ -96,6 +108,16 @@ class CompressedSensing(BaseEstimator):
     method_ : fitted method
     design_ : ndarray (n_measurements, n_genes)
     gene_names_ : ndarray of str
+        The genes, in the order of the design's columns (``gene0``, ... when none were given).
+    n_features_in_ : int
+        Number of genes seen in ``fit``.
+    feature_names_in_ : ndarray of str
+        Column names of a DataFrame (or ``var_names`` of an AnnData) passed to ``fit``; only
+        set when ``X`` had them (scikit-learn's convention).
+    provenance_ : dict
+        Where the model was trained: ``n_train``, ``n_genes``, ``fitted_at`` (UTC, ISO 8601) and,
+        when the caller records them (``csgene fit`` does), ``data_file`` and
+        ``data_sha256``. Saved in the model file and shown by ``csgene info``.
     recovery_bounds_ : tuple of two ndarrays (n_genes,) or None
         Per-gene limits, in the preprocessed space, of original-space recoveries: the training
         range widened by itself on each side (None for model files that predate them).
@@ -131,18 +153,67 @@ class CompressedSensing(BaseEstimator):
         self.snr = snr
         self.random_state = random_state
 
-    def fit(self, X, gene_names=None):
-        """Fit preprocessing, method and design on training profiles X (n_samples, n_genes)."""
-        X = check_matrix(X, "X", min_rows=2)
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # densified (csgene._validation.densify)
+        try:  # a log1p step refuses negative data
+            chain = make_preprocessor(self.preprocess)
+            tags.input_tags.positive_only = any(step._requires_nonnegative for _, step in chain.steps)
+        except InputError:
+            pass
+        return tags
+
+    def fit(self, X, y=None, *, gene_names=None, provenance=None):
+        """Fit preprocessing, method and design on training profiles.
+
+        Parameters
+        ----------
+        X : array-like, DataFrame, sparse matrix or AnnData of shape (n_samples, n_genes)
+            Training profiles. A DataFrame's columns, or an AnnData's ``var_names`` (its
+            ``X`` is used), name the genes.
+        y : None
+            Ignored (scikit-learn's unsupervised convention).
+        gene_names : array-like of str of shape (n_genes,), optional
+            Gene names; default: the DataFrame's columns or AnnData's ``var_names``, else
+            ``gene0``, ``gene1``, .... Must agree with the DataFrame's columns when both are given.
+        provenance : dict, optional
+            Where the data came from, recorded in ``provenance_`` and model files: plain values,
+            e.g. ``{"data_file": "x.h5", "data_sha256": "..."}`` (``csgene fit`` records these).
+
+        Returns
+        -------
+        self : CompressedSensing
+        """
+        if gene_names is None and y is not None and _looks_like_names(y):
+            warnings.warn(
+                "CompressedSensing.fit(X, gene_names) with the names as the second positional argument "
+                "is deprecated: that place is scikit-learn's y. Pass fit(X, gene_names=names).",
+                FutureWarning, stacklevel=2,
+            )
+            gene_names = y
+        data, names = _unpack(X)
+        X = check_matrix(data, "X", min_rows=2)
+        validate_data(self, data, reset=True, skip_check_array=True)
+        if names is not None and not hasattr(self, "feature_names_in_"):
+            self.feature_names_in_ = np.asarray(names, dtype=object)  # AnnData var_names
         n_genes = X.shape[1]
-        self.gene_names_ = _gene_names(gene_names, n_genes)
+        if gene_names is not None and names is not None:
+            given = _gene_names(gene_names, n_genes)
+            if given.tolist() != np.asarray(names).astype(str).tolist():
+                raise InputError(
+                    "gene_names differs from the column names of X (a DataFrame's columns or an "
+                    "AnnData's var_names); give one or the other, or make them agree."
+                )
+        self.gene_names_ = _gene_names(gene_names if gene_names is not None else names, n_genes)
         self.nonnegative_ = bool(X.min() >= 0)
         check_snr(self.snr)
         if isinstance(self.random_state, (int, np.integer)):
             check_seed(self.random_state, "random_state")
-        rng = np.random.default_rng(self.random_state)
+        rng = as_generator(self.random_state)
         self.preprocessor_ = make_preprocessor(self.preprocess)
+        report(FIT_STEPS, 0, 3)
         Xp = self.preprocessor_.fit_transform(X)
+        report(FIT_STEPS, 1, 3)
         if isinstance(self.design, str):
             d = check_positive_int(self.n_measurements, "n_measurements")
             self.design_ = make_design(self.design, d, n_genes, random_state=rng, X_train=Xp, snr=self.snr,
@@ -161,8 +232,86 @@ class CompressedSensing(BaseEstimator):
         low, high = Xp.min(axis=0), Xp.max(axis=0)
         self.recovery_bounds_ = (low - (high - low), high + (high - low))
         self.method_.fit(Xp)
+        report(FIT_STEPS, 2, 3)
         self.method_.fit_design(self.design_, snr=self.snr, random_state=int(rng.integers(2**31 - 1)))
+        report(FIT_STEPS, 3, 3)
+        self.provenance_ = {
+            **_check_provenance(provenance),
+            "n_train": int(X.shape[0]),
+            "n_genes": int(n_genes),
+            "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
         return self
+
+    # ------------------------------------------------------------------ scikit-learn face
+
+    def transform(self, X):
+        """Noise-free composite measurements ``A f(x)`` of profiles X.
+
+        The deterministic counterpart of :meth:`measure` (which adds noise at ``snr``), so the
+        model works as a step of a scikit-learn ``Pipeline``.
+
+        Parameters
+        ----------
+        X : array-like, DataFrame, sparse matrix or AnnData of shape (n_samples, n_genes)
+            Profiles; a DataFrame's columns (or AnnData's ``var_names``) are matched to the
+            model's genes by name.
+
+        Returns
+        -------
+        Y : ndarray of shape (n_samples, n_measurements)
+            A DataFrame with columns ``m1``, ... after ``set_output(transform="pandas")``.
+        """
+        return self.measure(X, snr=np.inf)
+
+    def inverse_transform(self, Y):
+        """Recovered profiles from measurements: :meth:`recover` in original units.
+
+        Parameters
+        ----------
+        Y : array-like of shape (n_samples, n_measurements)
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_genes)
+            A DataFrame with the gene names as columns after ``set_output(transform="pandas")``.
+        """
+        return self.recover(Y)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the measurements ``transform`` returns: ``m1``, ``m2``, ..., ``md``.
+
+        The same names ``csgene simulate`` gives the columns of a measurements file.
+
+        Parameters
+        ----------
+        input_features : array-like of str, optional
+            Checked against the genes seen in ``fit``; they do not change the output names.
+
+        Returns
+        -------
+        names : ndarray of str of shape (n_measurements,)
+        """
+        check_is_fitted(self, "method_")
+        if input_features is not None:
+            given = np.asarray(input_features).astype(str).tolist()
+            expected = np.asarray(getattr(self, "feature_names_in_", self.gene_names_)).astype(str).tolist()
+            if given != expected and not (len(given) == len(expected) and not hasattr(self, "feature_names_in_")):
+                raise InputError(
+                    f"input_features ({len(given)} names) is not equal to the {len(expected)} genes the "
+                    f"model was fitted on (feature_names_in_, or gene_names_); leave it out."
+                )
+        return np.asarray([f"m{i + 1}" for i in range(self.design_.shape[0])], dtype=object)
+
+    def _output(self, values: np.ndarray, columns, index=None):
+        """``values`` as set by ``set_output``: an array, or a DataFrame with these columns."""
+        from sklearn.utils._set_output import _get_output_config
+
+        if _get_output_config("transform", self)["dense"] != "pandas":
+            return values
+        import pandas as pd
+
+        return pd.DataFrame(values, columns=np.asarray(columns).astype(str), index=index)
 
     def _method_options(self) -> dict:
         options = self.method_options or {}
@@ -171,14 +320,25 @@ class CompressedSensing(BaseEstimator):
         return dict(options)
 
     def align(self, X, gene_names=None):
-        """Reorder the columns of X to the model's genes (by name), or fail clearly."""
+        """Reorder the columns of X to the model's genes (by name), or fail clearly.
+
+        A DataFrame's columns or an AnnData's ``var_names`` name the genes when ``gene_names``
+        is not given; a plain array must then have the model's genes in the model's order.
+        """
         check_is_fitted(self, "method_")
-        X = check_matrix(X, "X")
+        data, names = _unpack(X)
+        X = check_matrix(data, "X")
+        if gene_names is None and names is not None and hasattr(self, "feature_names_in_"):
+            gene_names = names
+        elif gene_names is None and names is not None and set(np.asarray(names).astype(str)) \
+                >= set(self.gene_names_.tolist()):
+            gene_names = names  # named columns that hold the model's genes
         if gene_names is None:
             if X.shape[1] != len(self.gene_names_):
                 raise InputError(
-                    f"X has {X.shape[1]} genes but the model has {len(self.gene_names_)}; pass "
-                    f"gene_names to align by name."
+                    f"X has {X.shape[1]} features, but CompressedSensing is expecting "
+                    f"{len(self.gene_names_)} features as input (the model's genes); pass gene_names "
+                    f"(or a DataFrame with gene columns) to align by name."
                 )
             return X
         names = np.asarray(gene_names).astype(str)
@@ -190,10 +350,28 @@ class CompressedSensing(BaseEstimator):
         return X[:, gene_positions(names, self.gene_names_, "the data")]
 
     def measure(self, X, *, snr=None, gene_names=None, random_state=None):
-        """Simulate composite measurements Y (n_samples, n_measurements) of profiles X."""
+        """Simulate composite measurements Y (n_samples, n_measurements) of profiles X.
+
+        Parameters
+        ----------
+        X : array-like, DataFrame, sparse matrix or AnnData of shape (n_samples, n_genes)
+        snr : float, optional
+            Signal-to-noise ratio of the added noise (default: the model's ``snr``; inf: none).
+        gene_names : array-like of str, optional
+            Names of X's columns, to match them to the model's genes (see :meth:`align`).
+        random_state : int, RandomState, Generator or None
+            Seed of the noise.
+
+        Returns
+        -------
+        Y : ndarray of shape (n_samples, n_measurements)
+            A DataFrame (columns ``m1``, ...) after ``set_output(transform="pandas")``.
+        """
+        index = getattr(X, "index", None) if hasattr(X, "columns") else None
         X = self.align(X, gene_names)
         Xp = self.preprocessor_.transform(X)
-        return measure(Xp, self.design_, snr=self.snr if snr is None else snr, random_state=random_state)
+        Y = measure(Xp, self.design_, snr=self.snr if snr is None else snr, random_state=random_state)
+        return self._output(Y, self.get_feature_names_out(), index)
 
     def measurement_marks(self) -> dict:
         """Provenance marks for a measurements file made with this model (see ``ExpressionData.attrs``)."""
@@ -263,9 +441,13 @@ class CompressedSensing(BaseEstimator):
             preprocessing, and their recoveries are extrapolations.
         """
         check_is_fitted(self, "method_")
+        index = getattr(Y, "index", None) if hasattr(Y, "columns") else None
         if isinstance(Y, ExpressionData):  # read from a file: check the design it records
             self.check_measurement_marks(Y.attrs, Y.source)
             Y = Y.X[:, _measurement_order(Y.gene_names, Y.sample_names, self.design_.shape[0], Y.source)]
+        elif hasattr(Y, "columns"):  # a DataFrame of measurements named m1..md: put them in design order
+            Y = np.asarray(Y)[:, _measurement_order(np.asarray(Y.columns).astype(str), [],
+                                                    self.design_.shape[0], "Y")]
         if space not in ("original", "preprocessed"):
             raise InputError(f"space must be 'original' or 'preprocessed', got {space!r}.")
         Y = check_matrix(Y, "Y (measurements)")
@@ -277,12 +459,12 @@ class CompressedSensing(BaseEstimator):
         self._warn_far_measurements(Y)
         Xp = self.method_.recover(Y)
         if space == "preprocessed":
-            return Xp
+            return self._output(Xp, self.gene_names_, index)
         bounds = getattr(self, "recovery_bounds_", None)
         if bounds is not None:
             Xp = np.clip(Xp, *bounds)
         X = self.preprocessor_.inverse_transform(Xp, library_size=library_size)
-        return np.maximum(X, 0) if self.nonnegative_ else X
+        return self._output(np.maximum(X, 0) if self.nonnegative_ else X, self.gene_names_, index)
 
     def _warn_far_measurements(self, Y: np.ndarray) -> None:
         reference = getattr(self, "measurement_norm_max_", None)
@@ -302,7 +484,11 @@ class CompressedSensing(BaseEstimator):
     # ------------------------------------------------------------------ persistence
 
     def save(self, path) -> Path:
-        """Write the fitted model to an HDF5 file (atomically; no pickle)."""
+        """Write the fitted model to an HDF5 file (atomically; no pickle).
+
+        The file records the csgene version that wrote it and ``provenance_`` (training
+        size, date, and the data file and its fingerprint when ``fit`` was given them).
+        """
         check_is_fitted(self, "method_")
         if self.method not in SAVABLE_METHODS:
             raise InputError(
@@ -323,6 +509,7 @@ class CompressedSensing(BaseEstimator):
                 fh.attrs["format_version"] = MODEL_FORMAT_VERSION
                 fh.attrs["csgene_version"] = __version__
                 fh.attrs["params"] = params_json
+                fh.attrs["provenance"] = json.dumps(getattr(self, "provenance_", None) or {})
                 fh.create_dataset("gene_names", data=self.gene_names_.astype("S"))
                 fh.create_dataset("design", data=self.design_)
                 fh.attrs["nonnegative"] = self.nonnegative_
@@ -339,7 +526,11 @@ class CompressedSensing(BaseEstimator):
 
     @classmethod
     def load(cls, path) -> "CompressedSensing":
-        """Read a model written by :meth:`save`."""
+        """Read a model written by :meth:`save`.
+
+        The loaded model also has ``source_file_``, ``csgene_version_`` (of the csgene that
+        wrote it) and ``provenance_`` (empty for files written before csgene recorded it).
+        """
         path = Path(path)
         if not path.exists():
             raise InputError(f"model file {path} does not exist; write one with `csgene fit`.")
@@ -371,6 +562,7 @@ class CompressedSensing(BaseEstimator):
                 params = {k: (float(v) if v in ("inf", "-inf") else v) for k, v in params.items()}
                 model = cls(**params)
                 model.gene_names_ = np.asarray(fh["gene_names"][()]).astype(str)
+                model.n_features_in_ = len(model.gene_names_)
                 model.design_ = fh["design"][()]
                 model.nonnegative_ = bool(fh.attrs.get("nonnegative", False))
                 norm_max = fh.attrs.get("measurement_norm_max")
@@ -386,6 +578,9 @@ class CompressedSensing(BaseEstimator):
                                      device=model.device, **model._method_options())
                 model.method_ = method.set_state(_read_state(fh["method"]))
                 model.source_file_ = str(path)
+                # files written before provenance was recorded have none: only the writer's version
+                model.provenance_ = json.loads(fh.attrs.get("provenance", "{}"))
+                model.csgene_version_ = str(fh.attrs.get("csgene_version", "unknown"))
             except (KeyError, ValueError, TypeError) as exc:
                 raise ModelFileError(f"{path} is corrupt or incomplete ({type(exc).__name__}: {exc}).") from exc
         return model
@@ -408,6 +603,45 @@ def _measurement_order(names, row_names, d: int, where) -> slice | np.ndarray:
             position = {name: i for i, name in enumerate(names.tolist())}
             return np.array([position[name] for name in canonical], dtype=np.intp)
     return slice(None)
+
+
+def _unpack(X):
+    """(matrix, column names or None) of an array, a DataFrame or an AnnData.
+
+    An AnnData (anything with ``var_names`` and ``X``, so anndata stays an optional extra)
+    gives its ``X`` and ``var_names``; a DataFrame its values and string column names.
+    """
+    if hasattr(X, "var_names") and hasattr(X, "X") and hasattr(X, "obs_names"):
+        if X.X is None:
+            raise InputError("the AnnData has no X matrix; put the expression matrix in adata.X.")
+        return X.X, np.asarray(X.var_names).astype(str)
+    columns = getattr(X, "columns", None)
+    if columns is not None and hasattr(X, "iloc"):
+        names = np.asarray(columns)
+        if names.size and all(isinstance(c, str) for c in names.tolist()):
+            return X, names.astype(str)
+    return X, None
+
+
+def _looks_like_names(values) -> bool:
+    """Whether an argument given as ``y`` is a list of gene names (the pre-scikit-learn call)."""
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError):
+        return False
+    return arr.ndim == 1 and arr.size > 0 and arr.dtype.kind in "US"
+
+
+def _check_provenance(provenance) -> dict:
+    if provenance is None:
+        return {}
+    if not isinstance(provenance, dict) or not all(isinstance(k, str) for k in provenance):
+        raise InputError(f"provenance must be a dict with str keys, got {provenance!r}.")
+    try:
+        json.dumps(provenance)
+    except TypeError as exc:
+        raise InputError(f"provenance must hold plain values (str, numbers, lists) to be saved ({exc}).") from exc
+    return dict(provenance)
 
 
 def _gene_names(gene_names, n_genes: int) -> np.ndarray:

@@ -210,7 +210,7 @@ def ridge_refit(gram, dty, indices, ridge=0.0, *, atom_penalty=None):
     """Refit the coefficients of each sample on its selected support with a ridge penalty.
 
     Solves (G_SS + P) w_S = (Dᵀy)_S for every sample at once (batched small solves), where
-    P = ρ I with ρ = ``ridge`` × mean diagonal of G_SS, or P = diag(``atom_penalty``[S]).
+    P = ρ I with ρ = ``ridge`` × mean diagonal of G_SS, or P = diag(``atom_penalty[S]``).
     Unused slots (index -1) get coefficient 0.
 
     Parameters

@@ -7,8 +7,8 @@ and whose ``mean_`` (zeros unless ``center=True``) is added back by ``inverse_tr
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from csgene_kernels.omp import codes_to_dense
 
@@ -36,11 +36,30 @@ def check_training_matrix(X, *, nonnegative: bool, learner: str) -> np.ndarray:
     if nonnegative and X.size and X.min() < 0:
         row, col = np.argwhere(X < 0)[0]
         raise InputError(
-            f"{learner} needs nonnegative X, but X has negative values (min {X.min():g}, first at "
-            f"sample {row}, gene {col}). Use a nonnegative preprocessing such as log1p or per-gene "
-            f"minmax scaling, not centred or z-scored data (set center=True on the learner instead)."
+            f"Negative values in data passed to {learner}: it needs nonnegative X, but X has negative "
+            f"values (min {X.min():g}, first at sample {row}, gene {col}). Use a nonnegative "
+            f"preprocessing such as log1p or per-gene minmax scaling, not centred or z-scored data "
+            f"(set center=True on the learner instead)."
         )
     return X
+
+
+def record_features(estimator, X_original, *, reset: bool) -> None:
+    """scikit-learn's feature bookkeeping, after csgene's own checks passed on ``X_original``.
+
+    ``reset=True`` (fit) sets ``n_features_in_`` and, for a DataFrame, ``feature_names_in_``;
+    ``reset=False`` (transform) refuses another number of columns, and warns about other column
+    names, as scikit-learn estimators do. Errors are :class:`InputError` (a ``ValueError``).
+    """
+    try:
+        validate_data(estimator, X_original, reset=reset, skip_check_array=True)
+    except InputError:
+        raise
+    except ValueError as exc:
+        raise InputError(
+            f"{exc} Arrays are (n_samples, n_genes): pass the genes {type(estimator).__name__} was "
+            f"fitted on, in the same order."
+        ) from exc
 
 
 def check_n_components(n_components, n_samples: int, learner: str) -> int:
@@ -97,22 +116,50 @@ def match_score(true_components, learned_components) -> float:
     return float(np.abs(true_unit @ learned_unit.T).max(axis=1).mean())
 
 
-class DictionaryMixin(TransformerMixin, BaseEstimator):
-    """``inverse_transform`` and new-data validation shared by every learner."""
+class DictionaryMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """``inverse_transform``, validation, tags and feature names shared by every learner.
+
+    Learners accept arrays, DataFrames (whose columns become ``feature_names_in_``) and
+    scipy sparse matrices (densified, see :func:`csgene._validation.densify`); complex input
+    is refused. ``get_feature_names_out`` names the codes' columns ``<learner>0``,
+    ``<learner>1``, ...; ``set_output(transform="pandas")`` makes ``transform`` return a
+    DataFrame with those columns.
+    """
+
+    #: Whether the learner refuses negative training data (scikit-learn's ``positive_only`` tag).
+    _nonnegative = False
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # densified
+        tags.input_tags.positive_only = self._nonnegative
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    @property
+    def _n_features_out(self) -> int:
+        return self.components_.shape[0]
+
+    def _check_fit(self, X) -> np.ndarray:
+        """Validate training data (csgene's checks, then scikit-learn's feature bookkeeping)."""
+        checked = check_training_matrix(X, nonnegative=self._nonnegative, learner=type(self).__name__)
+        record_features(self, X, reset=True)
+        return checked
 
     def _check_new(self, X, name: str = "X") -> np.ndarray:
         """Validate X against the fitted dictionary; returns it in the dictionary's dtype."""
         check_is_fitted(self, "components_")
-        X = check_matrix(X, name, order="C")
-        check_same_width(X, self.components_, name, "components_")
-        return np.ascontiguousarray(X, dtype=self.components_.dtype)
+        checked = check_matrix(X, name, order="C")
+        record_features(self, X, reset=False)
+        check_same_width(checked, self.components_, name, "components_")
+        return np.ascontiguousarray(checked, dtype=self.components_.dtype)
 
     def inverse_transform(self, codes):
         """Profiles from codes: ``codes @ components_ + mean_``.
 
         Parameters
         ----------
-        codes : array-like of shape (n_samples, n_components_)
+        codes : array-like of shape (n_samples, ``n_components_``)
 
         Returns
         -------
@@ -145,7 +192,7 @@ class OMPTransformMixin(DictionaryMixin):
 
         Returns
         -------
-        codes : ndarray of shape (n_samples, n_components_)
+        codes : ndarray of shape (n_samples, ``n_components_``)
         """
         X = self._check_new(X)
         return omp_codes(self.components_, X - self.mean_, self._transform_sparsity(),

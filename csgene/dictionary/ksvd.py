@@ -17,6 +17,7 @@ from csgene_kernels.omp import codes_to_dense
 from csgene_kernels.threads import limit_threads
 
 from .._device import kernels
+from .._progress import report
 from .._random import check_random_state
 from .._validation import check_positive_float, check_positive_int
 from ..exceptions import InputError
@@ -25,7 +26,6 @@ from ._base import (
     OMPTransformMixin,
     check_n_components,
     check_sparsity,
-    check_training_matrix,
     training_mean,
     unit_rows,
 )
@@ -104,7 +104,7 @@ class KSVD(OMPTransformMixin):
         ``inverse_transform``), so the sparsity budget is not spent on the average profile.
     init : {"data", "random"}, default="data"
         Starting atoms: distinct normalised training samples, or Gaussian noise.
-    random_state : int, RandomState or None
+    random_state : int, RandomState, Generator or None
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Where the OMP coding step runs (:func:`csgene._device.kernels`).
 
@@ -115,12 +115,15 @@ class KSVD(OMPTransformMixin):
     activities_ : ndarray of shape (n_samples, n_components)
         Training codes (at most ``sparsity`` nonzeros per row).
     mean_ : ndarray of shape (n_genes,)
-    error_ : ndarray of shape (n_iter_,)
-        Relative error ‖X - codes @ components_‖ / ‖X‖ after each sweep's atom update.
+    error_ : ndarray of shape (``n_iter_``,)
+        Relative error ``‖X - codes @ components_‖ / ‖X‖`` after each sweep's atom update.
     history_ : list of dict
         Per sweep: ``coding_error`` (after OMP), ``update_error`` (after the atom update),
         ``n_replaced`` (unused atoms replaced), ``seconds``.
-    n_iter_, n_components_, sparsity_, n_features_in_ : int
+    n_iter_ : int
+    n_components_ : int
+    sparsity_ : int
+    n_features_in_ : int
     recovery_kind_ : str
         ``"omp"``.
     """
@@ -148,7 +151,7 @@ class KSVD(OMPTransformMixin):
 
     def fit(self, X, y=None):
         """Learn the dictionary from X (n_samples, n_genes); returns self."""
-        X = check_training_matrix(X, nonnegative=False, learner="KSVD")
+        X = self._check_fit(X)
         n_components = check_n_components(self.n_components, X.shape[0], "KSVD")
         sparsity = check_sparsity(self.sparsity, n_components)
         max_iter = check_positive_int(self.max_iter, "max_iter")
@@ -179,7 +182,9 @@ class KSVD(OMPTransformMixin):
                     "seconds": time.perf_counter() - start,
                 }
             )
-            if n_replaced == 0 and self._converged(tol):
+            converged = n_replaced == 0 and self._converged(tol)
+            report("K-SVD iterations", max_iter if converged else len(self.history_), max_iter)
+            if converged:
                 break
         self.components_ = atoms
         self.activities_ = codes

@@ -60,6 +60,7 @@ from csgene_kernels.nnlasso import lambda_floor
 from csgene_kernels.omp import codes_to_dense
 
 from .._device import kernels
+from .._progress import report
 from .._random import check_random_state
 from .._validation import check_positive_float, check_positive_int
 from ..exceptions import InputError
@@ -67,7 +68,6 @@ from ._base import (
     OMP,
     OMPTransformMixin,
     check_sparsity,
-    check_training_matrix,
     training_mean,
     unit_rows,
 )
@@ -216,7 +216,7 @@ class SMAF(OMPTransformMixin):
         Smallest k the W-step may lower to (the reference's ``mink``); None means
         min(5, sparsity), the reference's 5 where the sparsity allows it.
     module_size_bound : float, "auto" or "paper", default="auto"
-        Halve λ₂ when the mean module size (exp-entropy of |u|/Σ|u|) falls below it.
+        Halve λ₂ when the mean module size (exp-entropy of ``|u|/Σ|u|``) falls below it.
         ``"auto"``: ``min(20, n_genes/20)`` (the reference's documented example); ``"paper"``:
         ``n_genes/10`` (the paper's experiment script, what :func:`csgene.methods.make_method`
         uses).
@@ -229,7 +229,7 @@ class SMAF(OMPTransformMixin):
         Coordinate-descent sweeps per lasso solve in the U-step.
     lasso_tol : float, default=1e-6
         Coordinate-descent tolerance of the U-step.
-    random_state : int, RandomState or None
+    random_state : int, RandomState, Generator or None
         Seed of the initialisation (the only random step).
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Where the U- and W-step kernels run (:func:`csgene_kernels.device.resolve_device`).
@@ -259,7 +259,9 @@ class SMAF(OMPTransformMixin):
     history_ : list of dict
         Per iteration: ``fit``, ``lda2`` (used in that iteration), ``k``, ``module_size``,
         ``activity_size``, ``n_infeasible`` (genes over their error budget), ``seconds``.
-    n_iter_, n_components_, n_features_in_ : int
+    n_iter_ : int
+    n_components_ : int
+    n_features_in_ : int
     recovery_kind_ : str
         ``"omp"``.
 
@@ -271,6 +273,8 @@ class SMAF(OMPTransformMixin):
     >>> smaf.components_.shape, smaf.activities_.shape
     ((20, 100), (200, 20))
     """
+
+    _nonnegative = True
 
     def __init__(
         self,
@@ -334,7 +338,7 @@ class SMAF(OMPTransformMixin):
 
     def fit(self, X, y=None):
         """Learn modules and activities from nonnegative X (n_samples, n_genes); returns self."""
-        X = check_training_matrix(X, nonnegative=True, learner="SMAF")
+        X = self._check_fit(X)
         n_components, sparsity, min_sparsity, lda2, module_bound, activity_bound = self._check_params(X)
         rng = check_random_state(self.random_state)
         kern = kernels(self.device)
@@ -378,6 +382,7 @@ class SMAF(OMPTransformMixin):
                 lda2 /= 2.0
             if activity_size < activity_bound:
                 lda2 /= 2.0
+            report("SMAF iterations", len(self.history_), self.max_iter)
         self.components_ = components
         self.activities_ = W
         varies = np.ptp(X, axis=0) > 0

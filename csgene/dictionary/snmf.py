@@ -18,7 +18,6 @@ from ._base import (
     OMP,
     DictionaryMixin,
     check_n_components,
-    check_training_matrix,
     unit_rows,
 )
 
@@ -48,7 +47,7 @@ class SparseNMF(DictionaryMixin):
         Multiplicative-update sweeps.
     tol : float, default=1e-4
         Relative objective decrease under which the updates stop.
-    random_state : int, RandomState or None
+    random_state : int, RandomState, Generator or None
         Seed of the initialisation.
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Where the multiplicative updates and the transform's lasso run
@@ -63,13 +62,17 @@ class SparseNMF(DictionaryMixin):
     objective_ : ndarray
         Objective after each update sweep (before the unit-norm rescaling).
     reconstruction_err_ : float
-        ‖X − activities_ @ components_‖_F.
+        ``‖X − activities_ @ components_‖_F``.
     mean_ : ndarray of shape (n_genes,)
         Zeros (SNMF does not center).
-    n_iter_, n_components_, n_features_in_ : int
+    n_iter_ : int
+    n_components_ : int
+    n_features_in_ : int
     recovery_kind_ : str
         ``"omp"``: decode with a sparse solver on the modules.
     """
+
+    _nonnegative = True
 
     def __init__(
         self,
@@ -92,7 +95,7 @@ class SparseNMF(DictionaryMixin):
 
     def fit(self, X, y=None):
         """Factor nonnegative X (n_samples, n_genes); returns self."""
-        X = check_training_matrix(X, nonnegative=True, learner="SparseNMF")
+        X = self._check_fit(X)
         n_components = check_n_components(self.n_components, X.shape[0], "SparseNMF")
         l1_components = check_positive_float(self.l1_components, "l1_components", allow_zero=True)
         l1_activities = check_positive_float(self.l1_activities, "l1_activities", allow_zero=True)
@@ -128,7 +131,7 @@ class SparseNMF(DictionaryMixin):
 
         Returns
         -------
-        codes : ndarray of shape (n_samples, n_components_)
+        codes : ndarray of shape (n_samples, ``n_components_``)
         """
         X = self._check_new(X)
         H = self.components_

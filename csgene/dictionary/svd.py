@@ -16,7 +16,7 @@ from sklearn.utils.extmath import randomized_svd, svd_flip
 from .._random import check_random_state
 from .._validation import check_positive_int
 from ..exceptions import InputError
-from ._base import LEAST_SQUARES, DictionaryMixin, check_training_matrix, training_mean
+from ._base import LEAST_SQUARES, DictionaryMixin, training_mean
 
 SVD_SOLVERS = ("auto", "full", "randomized")
 
@@ -60,14 +60,14 @@ class SVDDictionary(DictionaryMixin):
         ``"full"``: exact LAPACK SVD; ``"randomized"``: scikit-learn's randomized_svd;
         ``"auto"``: full when the matrix is small (max side <= 500) or ``n_components`` is at
         least 80% of the rank bound, randomized otherwise.
-    random_state : int, RandomState or None
+    random_state : int, RandomState, Generator or None
         Seed of the randomized solver.
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components_, n_genes)
+    components_ : ndarray of shape (``n_components_``, n_genes)
         Orthonormal rows, sorted by decreasing singular value.
-    singular_values_ : ndarray of shape (n_components_,)
+    singular_values_ : ndarray of shape (``n_components_``,)
     mean_ : ndarray of shape (n_genes,)
         Training mean if ``center`` else zeros.
     n_components_ : int
@@ -95,7 +95,7 @@ class SVDDictionary(DictionaryMixin):
 
     def fit(self, X, y=None):
         """Compute the top singular vectors of X (n_samples, n_genes); returns self."""
-        X = check_training_matrix(X, nonnegative=False, learner=type(self).__name__)
+        X = self._check_fit(X)
         requested = self._requested_components()
         n_components = min(requested, *X.shape)
         if n_components < requested:
@@ -125,7 +125,7 @@ class SVDDictionary(DictionaryMixin):
 
         Returns
         -------
-        codes : ndarray of shape (n_samples, n_components_)
+        codes : ndarray of shape (n_samples, ``n_components_``)
         """
         X = self._check_new(X)
         return (X - self.mean_) @ self.components_.T

@@ -126,7 +126,7 @@ def read(
     n_samples, n_genes : int, optional
         Draw a random subset of this size (of the ``samples``/``genes`` selection if given),
         kept in file order. Samples are drawn before genes from one generator.
-    random_state : int, RandomState or None
+    random_state : int, RandomState, Generator or None
         Seed of the random subsets (``n_samples=10000, n_genes=500, random_state=0`` as in Cleary et al.).
     dtype : {np.float32, np.float64}
         dtype of ``X``.
