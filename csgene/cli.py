@@ -515,7 +515,7 @@ def _design_flags(parser) -> None:
     from .design import DESIGNS
 
     parser.add_argument("--design", default="gaussian", metavar="KIND",
-                        help="measurement design (default gaussian): " + "; ".join(
+                        help="measurement design, one of " + "; ".join(
                             f"{name}: {entry.description}" for name, entry in DESIGNS.items()))
     group = parser.add_argument_group("design options (each applies to the designs named)")
     for flag, settings in _DESIGN_OPTION_FLAGS.items():
@@ -625,13 +625,13 @@ def build_parser() -> argparse.ArgumentParser:
     design.add_argument("--learn", metavar="DATA", help="training data to learn the design from (learned kinds)")
     design.add_argument("--measurements", type=int, required=True, help="number of composites d")
     design.add_argument("--kind", default="gaussian", metavar="KIND",
-                        help=f"one of {', '.join(DESIGNS)} (default gaussian)")
+                        help=f"one of {', '.join(DESIGNS)}")
     for flag in ("--pools-per-gene", "--max-genes-per-pool", "--max-weight-ratio", "--candidates"):
         design.add_argument(flag, **_DESIGN_OPTION_FLAGS[flag])
     design.add_argument("--snr", type=_snr, default=2.0,
-                        help="learned kinds: SNR the measurements will have (default 2)")
+                        help="learned kinds: SNR the measurements will have")
     design.add_argument("--preprocess", default="log1p",
-                        help="learned kinds: the space the design is learned in, as the model's (default log1p)")
+                        help="learned kinds: the space the design is learned in, as the model's")
     design.add_argument("--samples", type=int, help="learned kinds: random subset of training samples")
     design.add_argument("--seed", type=_seed, default=0, help=SEED_HELP)
     design.add_argument(*ALLOW_NEGATIVE, action="store_true", help=ALLOW_NEGATIVE_HELP)
