@@ -266,7 +266,7 @@ def _json_float(value: float):
 
 def _design_options(args) -> dict:
     """The design options given on the command line (flags left unset are not passed)."""
-    names = ("pools_per_gene", "max_genes_per_pool", "max_weight_ratio", "n_candidates")
+    names = ("pools_per_gene", "max_genes_per_pool", "max_weight_ratio", "nonnegative_basis", "n_candidates")
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
@@ -506,6 +506,10 @@ _DESIGN_OPTION_FLAGS = {
     "--max-weight-ratio": dict(type=float, dest="max_weight_ratio",
                                help="learned: cap on a composite's largest / smallest nonzero weight "
                                     "(default: none)"),
+    "--nonnegative-basis": dict(choices=("split", "offset"), dest="nonnegative_basis",
+                                help="learned: mixtures as positive and negative parts of directions (split, "
+                                     "robust to pipetting error) or directions plus a common offset "
+                                     "(default: split)"),
     "--candidates": dict(type=int, dest="n_candidates",
                          help="best-of-random-pools: random designs scored (default 2000, as CISI)"),
 }
@@ -626,7 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
     design.add_argument("--measurements", type=int, required=True, help="number of composites d")
     design.add_argument("--kind", default="gaussian", metavar="KIND",
                         help=f"one of {', '.join(DESIGNS)}")
-    for flag in ("--pools-per-gene", "--max-genes-per-pool", "--max-weight-ratio", "--candidates"):
+    for flag in _DESIGN_OPTION_FLAGS:
         design.add_argument(flag, **_DESIGN_OPTION_FLAGS[flag])
     design.add_argument("--snr", type=_snr, default=2.0,
                         help="learned kinds: SNR the measurements will have")

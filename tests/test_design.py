@@ -100,18 +100,31 @@ def test_learned_design_spans_known_top_directions_when_they_hold_a_positive_vec
     rng = np.random.default_rng(4)
     prior = _prior(rng, positive_directions=True, noise_variance=0.1)
     top = np.linalg.eigh(_dense_sigma(prior))[1][:, ::-1][:, :4]
-    A = learned_design(prior, 4)
+    A = learned_design(prior, 4, nonnegative_basis="offset")
     assert A.min() >= 0 and np.allclose(A.max(axis=1), 1.0)
     assert np.degrees(subspace_angles(A.T, top)).max() < 1e-4
     assert prior.error_reduction(A) == pytest.approx(_dense_error_reduction(prior, top.T), rel=1e-6)
 
 
+def test_split_design_measures_the_leading_directions_exactly():
+    rng = np.random.default_rng(18)
+    prior = _prior(rng)
+    top = np.linalg.eigh(_dense_sigma(prior))[1][:, ::-1][:, :3]
+    A = learned_design(prior, 6)  # default split: positive and negative parts of 3 directions
+    assert A.shape == (6, prior.n_genes) and A.min() >= 0 and np.allclose(A.max(axis=1), 1.0)
+    for k in range(3):  # rows 2k and 2k+1 hold the two signs of direction k, nothing else
+        signs = {tuple(A[2 * k] > 0), tuple(A[2 * k + 1] > 0)}
+        assert signs == {tuple(top[:, k] > 0), tuple(top[:, k] < 0)}
+    assert np.degrees(subspace_angles(A.T, top)).max() < 1e-4
+
+
 def test_learned_design_beats_random_designs_of_any_kind():
     rng = np.random.default_rng(5)
     prior = _prior(rng)
-    learned = prior.error_reduction(learned_design(prior, 5))
+    learned = min(prior.error_reduction(learned_design(prior, 8, nonnegative_basis=basis))
+                  for basis in ("split", "offset"))
     for random_design in (gaussian_design, nonnegative_design, binary_pool_design):
-        scores = [prior.error_reduction(random_design(5, prior.n_genes, random_state=s)) for s in range(10)]
+        scores = [prior.error_reduction(random_design(8, prior.n_genes, random_state=s)) for s in range(10)]
         assert learned > max(scores)
 
 
@@ -121,20 +134,26 @@ def test_learned_design_is_nearly_optimal_when_the_top_directions_are_not_positi
     d = 6
     top = np.linalg.eigh(_dense_sigma(prior))[1][:, ::-1][:, :d].T
     unconstrained = _dense_error_reduction(prior, top)
-    constrained = prior.error_reduction(learned_design(prior, d))
+    constrained = prior.error_reduction(learned_design(prior, d, nonnegative_basis="offset"))
     assert constrained <= unconstrained * (1 + 1e-9)
     # d - 1 top directions plus a positive vector lose at most the d-th direction's share
     assert constrained >= _dense_error_reduction(prior, top[: d - 1])
 
 
+@pytest.mark.parametrize("basis", ["split", "offset"])
 @pytest.mark.parametrize("ratio", [3.0, 50.0])
-def test_learned_design_weight_ratio_cap_holds_and_keeps_the_row_space(ratio):
+def test_learned_design_weight_ratio_cap_holds(ratio, basis):
     rng = np.random.default_rng(7)
     prior = _prior(rng)
-    free, capped = learned_design(prior, 5), learned_design(prior, 5, max_weight_ratio=ratio)
+    free = learned_design(prior, 5, nonnegative_basis=basis)
+    capped = learned_design(prior, 5, nonnegative_basis=basis, max_weight_ratio=ratio)
     nonzero = np.where(capped > 0, capped, np.nan)
     assert np.all(np.nanmax(nonzero, axis=1) / np.nanmin(nonzero, axis=1) <= ratio * (1 + 1e-9))
-    assert prior.error_reduction(capped) == pytest.approx(prior.error_reduction(free), rel=1e-6)
+    if basis == "offset":  # offsets keep the row space
+        assert prior.error_reduction(capped) == pytest.approx(prior.error_reduction(free), rel=1e-6)
+    else:  # split drops the small weights only
+        np.testing.assert_array_equal(capped[capped > 0], free[capped > 0])
+        assert np.all(free[(capped == 0) & (free > 0)] < 1.0 / ratio)
     with pytest.raises(InputError, match="max_weight_ratio"):
         learned_design(prior, 5, max_weight_ratio=1.0)
 
