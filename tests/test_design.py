@@ -120,7 +120,7 @@ def test_split_design_measures_the_leading_directions_exactly():
 
 
 def test_learned_design_beats_random_designs_of_any_kind():
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(105)  # not a design seed below: seed 5 would draw the factors themselves
     prior = _prior(rng, n_genes=200, n_factors=30)  # variance spread over many directions, as in real data
     offset = prior.error_reduction(learned_design(prior, 12, nonnegative_basis="offset"))
     split = prior.error_reduction(learned_design(prior, 12))  # measures 6 directions exactly
