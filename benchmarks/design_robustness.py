@@ -42,7 +42,7 @@ CONDITIONS = {
 }
 
 
-def run(path: str, repeats: int, measurements: list[int]) -> list[dict]:
+def run(path: str, repeats: int, measurements: list[int], designs=DESIGNS) -> list[dict]:
     X_all = np.asarray(io.read(path).X, dtype=np.float64)
     rows = []
     for repeat in range(repeats):
@@ -67,7 +67,7 @@ def run(path: str, repeats: int, measurements: list[int]) -> list[dict]:
             rows.append(dict(data=Path(path).name, repeat=repeat, design="all genes (ceiling)", d=0,
                              condition=condition, centered=ceiling))
         for d in measurements:
-            for kind in DESIGNS:
+            for kind in designs:
                 start = time.perf_counter()
                 A = make_design(kind, d, X_train.shape[1], random_state=100 * repeat + d, X_train=X_train,
                                 snr=2.0, prior=prior if kind.startswith("learned") else None)
@@ -84,10 +84,12 @@ def main():
     parser.add_argument("data", nargs="+")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--measurements", default="20,50,100")
+    parser.add_argument("--designs", default=",".join(DESIGNS), help="comma list of designs")
     parser.add_argument("--csv", help="also write every row here")
     args = parser.parse_args()
     warnings.simplefilter("ignore", UserWarning)
-    rows = [row for path in args.data for row in run(path, args.repeats, [int(d) for d in args.measurements.split(",")])]
+    measurements = [int(d) for d in args.measurements.split(",")]
+    rows = [row for path in args.data for row in run(path, args.repeats, measurements, args.designs.split(","))]
     frame = pd.DataFrame(rows)
     if args.csv:
         frame.to_csv(args.csv, index=False)
