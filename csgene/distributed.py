@@ -39,9 +39,9 @@ import math
 import socket
 from collections import deque
 
-from . import scale
 from ._optional import require
-from .scale import DEFAULT_NOISE_BLOCK, PartialWriter, plan_recover, plan_simulate, run_block_task
+from .io import PartialWriter
+from .scale import DEFAULT_NOISE_BLOCK, plan_recover, plan_simulate, progress_bar, run_block_task
 
 #: default pending blocks per worker thread
 IN_FLIGHT_PER_THREAD = 2
@@ -83,13 +83,13 @@ def execute(client, plan, model, *, resume=True, progress=None, max_in_flight=No
     distributed = require("distributed", "csgene.distributed (block processing on Dask)")
     slots = host_slots(client)
     limit = max_in_flight or max(1, IN_FLIGHT_PER_THREAD * sum(slots.values()))
-    writer = PartialWriter(plan, scale._output_dtype(plan.job), resume=resume)
+    writer = PartialWriter(plan, plan.output_dtype, resume=resume)
     try:
         pending = deque(writer.pending())
         model_future = client.scatter(model, broadcast=True)
         futures = distributed.as_completed()
         index_of = {}
-        with scale._progress_bar(plan, list(pending), progress) as bar:
+        with progress_bar(plan, list(pending), progress) as bar:
             while pending or index_of:
                 while pending and len(index_of) < limit:
                     index = pending.popleft()

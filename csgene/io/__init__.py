@@ -10,13 +10,20 @@ in bounded sorted blocks), AnnData ``.h5ad``, CSV/TSV (plain or gzipped), ``.npy
 
 from ._api import FORMATS, describe, detect_format, read, write
 from ._common import DataFileNotFoundError, Description, ExpressionData, file_fingerprint, same_file_content
+from ._blocks import DEFAULT_BLOCK_BYTES, BlockReader, block_ranges, default_block_size
 from ._hdf5 import read_selection
+from ._partial import PartialWriter
 
 __all__ = [
+    "DEFAULT_BLOCK_BYTES",
     "FORMATS",
+    "BlockReader",
     "DataFileNotFoundError",
     "Description",
     "ExpressionData",
+    "PartialWriter",
+    "block_ranges",
+    "default_block_size",
     "describe",
     "detect_format",
     "file_fingerprint",
