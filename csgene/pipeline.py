@@ -125,15 +125,29 @@ class CompressedSensing(BaseEstimator):
     def fit(self, X, gene_names=None):
         """Fit preprocessing, method and design on training profiles X (n_samples, n_genes)."""
         X = check_matrix(X, "X", min_rows=2)
-        n_genes = X.shape[1]
-        self.gene_names_ = _gene_names(gene_names, n_genes)
+        rng = self._start_fit(X.shape, gene_names)
         self.nonnegative_ = bool(X.min() >= 0)
+        Xp = self.preprocessor_.fit_transform(X)
+        self.measurement_norm_max_ = float(np.linalg.norm(Xp @ self.design_.T, axis=1).max())
+        low, high = Xp.min(axis=0), Xp.max(axis=0)
+        self.recovery_bounds_ = (low - (high - low), high + (high - low))
+        self.method_.fit(Xp)
+        self.method_.fit_design(self.design_, snr=self.snr, random_state=int(rng.integers(2**31 - 1)))
+        return self
+
+    def _start_fit(self, shape, gene_names):
+        """What a fit does before it sees values: names, design, unfitted preprocessing and method.
+
+        Shared with the out-of-core fit (:mod:`csgene.outofcore`), so both draw the same design
+        and method seeds. Returns the generator whose next draw seeds ``fit_design``.
+        """
+        n_samples, n_genes = shape
+        self.gene_names_ = _gene_names(gene_names, n_genes)
         check_snr(self.snr)
         if isinstance(self.random_state, (int, np.integer)):
             check_seed(self.random_state, "random_state")
         rng = np.random.default_rng(self.random_state)
         self.preprocessor_ = make_preprocessor(self.preprocess)
-        Xp = self.preprocessor_.fit_transform(X)
         if isinstance(self.design, str):
             d = check_positive_int(self.n_measurements, "n_measurements")
             self.design_ = make_design(self.design, d, n_genes, random_state=rng)
@@ -144,15 +158,10 @@ class CompressedSensing(BaseEstimator):
                     f"the given design has {self.design_.shape[1]} genes but X has {n_genes}."
                 )
         self.method_ = make_method(
-            self.method, n_modules=self.n_modules, sparsity=self.sparsity, n_train=X.shape[0],
+            self.method, n_modules=self.n_modules, sparsity=self.sparsity, n_train=n_samples,
             random_state=int(rng.integers(2**31 - 1)), device=self.device, **self._method_options(),
         )
-        self.measurement_norm_max_ = float(np.linalg.norm(Xp @ self.design_.T, axis=1).max())
-        low, high = Xp.min(axis=0), Xp.max(axis=0)
-        self.recovery_bounds_ = (low - (high - low), high + (high - low))
-        self.method_.fit(Xp)
-        self.method_.fit_design(self.design_, snr=self.snr, random_state=int(rng.integers(2**31 - 1)))
-        return self
+        return rng
 
     def _method_options(self) -> dict:
         options = self.method_options or {}
