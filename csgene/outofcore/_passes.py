@@ -78,7 +78,7 @@ class LocalExecutor:
     """Runs the blocks of a pass in this process, one after another."""
 
     def results(self, job: PassJob, blocks, inputs):
-        """Yield each block's result, in block order."""
+        """Yield each block's result, in block order (``inputs``: an iterator, one item per block)."""
         with BlockReader(job.path) as reader:
             for (start, stop), extra in zip(blocks, inputs):
                 yield job.run(start, stop, extra, reader=reader)
@@ -157,7 +157,8 @@ class BlockStream:
     def run(self, task, desc: str) -> dict:
         """One pass of ``task`` over every block; the reduced results."""
         make_inputs = getattr(task, "block_inputs", None)
-        inputs = [None if make_inputs is None else make_inputs(i, a, b) for i, (a, b) in enumerate(self.blocks)]
+        # drawn lazily, in block order (bounded memory; one random stream whatever the executor)
+        inputs = (None if make_inputs is None else make_inputs(i, a, b) for i, (a, b) in enumerate(self.blocks))
         job = PassJob(self.path, self.dtype, self.steps, task)
         reduction = OrderedReduction(task.how)
         with _bar(self.n_samples, desc, self.progress) as bar:

@@ -5,7 +5,7 @@ the data (or of the residuals ``x_i − codes_i U``) come from subspace iteratio
 Rayleigh–Ritz step (Halko, Martinsson & Tropp 2011, algorithms 4.4 and 5.1 in their Gram form):
 start from a seeded Gaussian ``Q`` (n_genes × l, l = rank + oversampling), and in each pass
 accumulate ``Z = Σ_b R_bᵀ (R_b Q)`` over the blocks, then orthonormalise ``Q = qr(Z)``; after the
-last pass, the eigenpairs of ``Qᵀ Z`` give the Ritz vectors ``Q V`` and values. Memory is the
+last pass, the Nyström approximation ``Z (QᵀZ)⁺ Zᵀ`` gives the eigenpairs. Memory is the
 block plus n_genes × l per sketch. When ``l >= n_genes`` the sketch spans everything and the
 result is exact (as the in-memory SVD); otherwise the error falls like (λ_{l+1}/λ_r)^passes.
 
@@ -28,6 +28,8 @@ from ..lowrank import background_from_spectrum, best_rank, heldout_split, rank_c
 DEFAULT_PASSES = 4
 #: extra sketch columns beyond the rank wanted
 OVERSAMPLING = 10
+#: eigenvalues of QᵀCQ below this fraction of the largest are dropped from the Nyström inverse
+NYSTROM_CUTOFF = 1e-12
 
 
 @dataclass
@@ -195,14 +197,30 @@ def sketch_passes(stream, checkpoint, prefix: str, sketches, *, n_passes=DEFAULT
             bases = {name: np.linalg.qr(z)[0] for name, z in Z.items()}
     out = {}
     for s in sketches:
-        Q, z = bases[s.name], Z[s.name]
-        T = Q.T @ z
-        values_, vectors = np.linalg.eigh((T + T.T) / 2)
-        order = np.argsort(values_)[::-1][: s.rank]
-        ritz = (Q @ vectors[:, order]).T
-        out[s.name] = {"eig": np.maximum(values_[order], 0.0), "vectors": np.ascontiguousarray(ritz),
-                       "sq": sq[s.name]}
+        eig, vectors = nystrom_eigenpairs(bases[s.name], Z[s.name], s.rank)
+        out[s.name] = {"eig": eig, "vectors": vectors, "sq": sq[s.name]}
     return out
+
+
+def nystrom_eigenpairs(Q, Z, rank):
+    """Leading eigenpairs of the PSD matrix C from ``Z = C Q`` (Q orthonormal): C ≈ Z (QᵀZ)⁺ Zᵀ.
+
+    The Nyström approximation (Halko et al. 2011, §5.4) uses the last pass's product once more
+    than a Rayleigh–Ritz step on Q would, and is exact when Q spans the whole space.
+    """
+    B = Q.T @ Z
+    lam, W = np.linalg.eigh((B + B.T) / 2)
+    keep = lam > max(lam.max(), 0.0) * NYSTROM_CUTOFF
+    if not keep.any():
+        return np.zeros(rank), np.zeros((rank, Q.shape[0]))
+    F = Z @ (W[:, keep] / np.sqrt(lam[keep]))
+    U, sig, _ = np.linalg.svd(F, full_matrices=False)
+    eig = np.zeros(rank)
+    vectors = np.zeros((rank, Q.shape[0]))
+    found = min(rank, len(sig))
+    eig[:found] = sig[:found] ** 2
+    vectors[:found] = U[:, :found].T
+    return eig, np.ascontiguousarray(vectors)
 
 
 # --------------------------------------------------------------------------- backgrounds
