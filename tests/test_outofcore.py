@@ -170,3 +170,23 @@ def test_refusals(data, tmp_path):
     io.write(npz, io.ExpressionData.from_array(X))
     with pytest.raises(Exception, match="HDF5|hdf5"):
         fit_file(npz, method="svd", **COMMON)
+
+
+def test_cli_fit_out_of_core_then_recover(data, tmp_path, capsys):
+    from csgene.cli import main
+
+    _, gen2, _, X, _ = data
+    model_path = tmp_path / "m.h5"
+    flags = ["--measurements", "12", "--modules", "20", "--sparsity", "5", "--seed", "3"]
+    assert main(["fit", str(gen2), "--method", "svd", "--block-size", "11", *flags, "--out", str(model_path), "-q"]) == 0
+    assert "out of core" in capsys.readouterr().out
+    assert not (tmp_path / "m.h5.checkpoint.npz").exists()
+    model = CompressedSensing.load(model_path)
+    expected = fit_file(gen2, method="svd", block_size=11, progress=False, **dict(COMMON, random_state=3))
+    np.testing.assert_allclose(model.method_.components_, expected.method_.components_, rtol=1e-12)
+    Y = tmp_path / "Y.csv"
+    io.write(Y, io.ExpressionData.from_array(model.measure(X[:4], random_state=0)))
+    assert main(["recover", str(model_path), str(Y), "--out", str(tmp_path / "X.csv"), "-q"]) == 0
+    assert io.read(tmp_path / "X.csv").X.shape == (4, N_GENES)
+    status = main(["fit", str(gen2), "--out-of-core", "--samples", "10", "--out", str(tmp_path / "n.h5")])
+    assert status == 2 and "drop --samples" in capsys.readouterr().err
