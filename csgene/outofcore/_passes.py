@@ -211,13 +211,23 @@ class Checkpoint:
             prefix = f"{name}/"
             self.results[name] = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
-    def step(self, name: str, compute) -> dict:
-        """``compute()``'s dict of arrays, from the checkpoint when this step already finished."""
+    def done(self, name: str) -> bool:
+        """Whether step ``name`` has finished (here or in the run that wrote the checkpoint)."""
+        return name in self.results
+
+    def step(self, name: str, compute, drop=()) -> dict:
+        """``compute()``'s dict of arrays, from the checkpoint when this step already finished.
+
+        ``drop``: ``(step, key)`` pairs no longer needed once this step is done (superseded
+        iterates), removed before the checkpoint is written so that it stays model-sized.
+        """
         if name in self.results:
             return self.results[name]
         result = {k: np.asarray(v) for k, v in compute().items()}
         self.results[name] = result
         self.order.append(name)
+        for step, key in drop:
+            self.results.get(step, {}).pop(key, None)
         self._save()
         if self.on_step is not None:
             self.on_step(name)

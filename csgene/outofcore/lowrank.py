@@ -179,26 +179,32 @@ def sketch_passes(stream, checkpoint, prefix: str, sketches, *, n_passes=DEFAULT
                   indices=None, values=None) -> dict:
     """Subspace iteration for every sketch at once; ``{name: {"eig", "vectors", "sq"}}``.
 
-    ``eig`` are the Ritz values of the sketch's Gram matrix (not divided by the row count),
-    ``vectors`` (rank, n_genes) its Ritz vectors, ``sq`` the per-gene sums of squares of its rows.
-    Each pass is a checkpoint step ``"<prefix>/pass<p>"``.
+    ``eig`` are the leading eigenvalues of the sketch's Gram matrix (not divided by the row
+    count), ``vectors`` (rank, n_genes) their eigenvectors, ``sq`` the per-gene sums of squares
+    of its rows. Each pass is a checkpoint step ``"<prefix>/pass<p>"`` that keeps its basis and
+    product until the next pass supersedes them.
     """
     g = stream.n_genes
-    bases = {s.name: s.start(g) for s in sketches}
-    sq = {}
-    for p in range(n_passes):
+    names = [f"{prefix}/pass{p}" for p in range(n_passes)]
+    last = max([p for p, name in enumerate(names) if checkpoint.done(name)], default=-1)
+    if last >= 0:  # resume: the latest pass's bases and products are all that is kept
+        result = checkpoint.results[names[last]]
+        bases = {s.name: result[f"{s.name}/Q"] for s in sketches}
+    else:
+        result, bases = None, {s.name: s.start(g) for s in sketches}
+    for p in range(last + 1, n_passes):
+        if p > 0:
+            bases = {s.name: np.linalg.qr(result[f"{s.name}/Z"])[0] for s in sketches}
         task = SketchTask(sketches, bases, components, indices, values, first=(p == 0))
-        result = checkpoint.step(f"{prefix}/pass{p}", lambda task=task, p=p: stream.run(
-            task, f"{prefix} pass {p + 1}/{n_passes}"))
-        if p == 0:
-            sq = {s.name: result[f"{s.name}/sq"] for s in sketches}
-        Z = {s.name: result[f"{s.name}/Z"] for s in sketches}
-        if p < n_passes - 1:
-            bases = {name: np.linalg.qr(z)[0] for name, z in Z.items()}
+        drop = [(names[p - 1], f"{s.name}/{key}") for s in sketches for key in ("Q", "Z")] if p else []
+        result = checkpoint.step(names[p], lambda task=task, p=p: dict(
+            stream.run(task, f"{prefix} pass {p + 1}/{n_passes}"),
+            **{f"{s.name}/Q": task.bases[s.name] for s in sketches}), drop=drop)
+    first = checkpoint.results[names[0]]
     out = {}
     for s in sketches:
-        eig, vectors = nystrom_eigenpairs(bases[s.name], Z[s.name], s.rank)
-        out[s.name] = {"eig": eig, "vectors": vectors, "sq": sq[s.name]}
+        eig, vectors = nystrom_eigenpairs(result[f"{s.name}/Q"], result[f"{s.name}/Z"], s.rank)
+        out[s.name] = {"eig": eig, "vectors": vectors, "sq": first[f"{s.name}/sq"]}
     return out
 
 

@@ -136,41 +136,49 @@ def fit_smaf(learner, stream, checkpoint, moments) -> dict:
     if x_sq_total == 0:
         raise InputError("X (after centering) is all zeros, so there is nothing to factor. Check the "
                          "preprocessing, or use center=False.")
-    gram, cov = first["gram"], first["cov"]
-    components = None
-    history: list[dict] = []
-    codes = None
-    for it in range(learner.max_iter):
+    names = [f"smaf/pass{t}" for t in range(learner.max_iter + 1)]
+    last = max(t for t, name in enumerate(names) if checkpoint.done(name))
+    state = checkpoint.results[names[last]]
+    components = state["components"] if last else None
+    history = json.loads(str(state["history"])) if last else []
+    lda2 = float(state["lda2_next"]) if last else lda2
+    for it in range(last, learner.max_iter):
         started = time.perf_counter()
         eps = lda2 * x_sq_total / g
         components, n_infeasible = update_modules_from_sums(
-            gram.astype(dtype), cov.astype(dtype), x_sq_norms, eps, components,
+            state["gram"].astype(dtype), state["cov"].astype(dtype), x_sq_norms, eps, components,
             max_iter=learner.lasso_max_iter, tol=learner.lasso_tol, kern=kern)
         if learner.unit_norm_components:
             components = unit_rows(components)[0]
         task = WStepTask(components, sparsity, min_sparsity, mean, learner.device)
-        result = checkpoint.step(f"smaf/pass{it + 1}", lambda task=task, it=it: _w_step_result(
-            stream.run(task, f"smaf pass {it + 1}/{learner.max_iter}"), task.ks, x_sq_total, 1.0 - lda2))
-        k = int(result["k"])
-        gram, cov = result["gram"], result["cov"]
-        codes = {"indices": result["indices"], "values": result["values"]}
-        module_size = mean_nonzero(effective_size(components))
-        activity_sizes = np.concatenate([effective_size(W) for W in dense_chunks(
-            codes["indices"], codes["values"], n_components)])
-        activity_size = mean_nonzero(activity_sizes)
-        history.append({"fit": float(result["fit"]), "lda2": lda2, "k": k, "module_size": module_size,
-                        "activity_size": activity_size, "n_infeasible": n_infeasible,
-                        "seconds": time.perf_counter() - started})
-        if module_size < module_bound:
-            lda2 /= 2.0
-        if activity_size < activity_bound:
-            lda2 /= 2.0
+
+        def w_step(task=task, it=it, lda2=lda2, components=components, n_infeasible=n_infeasible,
+                   started=started):
+            sums = stream.run(task, f"smaf pass {it + 1}/{learner.max_iter}")
+            result = _w_step_result(sums, task.ks, x_sq_total, 1.0 - lda2)
+            sizes = _activity_sizes(result["indices"], result["values"], n_components)
+            module_size = mean_nonzero(effective_size(components))
+            entry = {"fit": float(result["fit"]), "lda2": lda2, "k": int(result["k"]), "module_size": module_size,
+                     "activity_size": mean_nonzero(sizes), "n_infeasible": n_infeasible,
+                     "seconds": time.perf_counter() - started}
+            lda2_next = lda2 / 2.0 if module_size < module_bound else lda2
+            lda2_next = lda2_next / 2.0 if entry["activity_size"] < activity_bound else lda2_next
+            return dict(result, components=components, history=json.dumps(history + [entry]), lda2_next=lda2_next,
+                        activity_sizes=sizes)
+
+        superseded = ("gram", "cov", "indices", "values", "components", "activity_sizes")
+        state = checkpoint.step(names[it + 1], w_step, drop=[(names[it], key) for key in superseded])
+        components = state["components"]
+        history = json.loads(str(state["history"]))
+        lda2 = float(state["lda2_next"])
+    k = int(state["k"])
+    codes = {"indices": state["indices"], "values": state["values"]}
     varies = (moments["max"] - moments["min"]) > 0
     learner.mean_ = mean
     learner.components_ = components
     learner.uncovered_genes_ = np.flatnonzero(varies & ~np.any(components != 0, axis=0))
     learner.module_sizes_ = effective_size(components)
-    learner.activity_sizes_ = activity_sizes
+    learner.activity_sizes_ = state["activity_sizes"]
     learner.history_ = history
     learner.sparsity_ = k
     learner.lda2_ = lda2
@@ -181,9 +189,12 @@ def fit_smaf(learner, stream, checkpoint, moments) -> dict:
     return codes
 
 
+def _activity_sizes(indices, values, n_components) -> np.ndarray:
+    return np.concatenate([effective_size(W) for W in dense_chunks(indices, values, n_components)])
+
+
 def _w_step_result(sums: dict, ks, x_sq_total: float, min_fit: float) -> dict:
     """Keep only the chosen k's sums and codes (what the checkpoint stores)."""
     k, fit = choose_k(ks, {k: sums[f"{k}/residual"] for k in ks}, x_sq_total, min_fit)
     return {"k": k, "fit": fit, "gram": sums[f"{k}/gram"], "cov": sums[f"{k}/cov"],
-            "indices": sums[f"{k}/indices"], "values": sums[f"{k}/values"],
-            "ks": json.dumps(ks)}
+            "indices": sums[f"{k}/indices"], "values": sums[f"{k}/values"]}
