@@ -178,7 +178,8 @@ def test_cli_fit_out_of_core_then_recover(data, tmp_path, capsys):
     _, gen2, _, X, _ = data
     model_path = tmp_path / "m.h5"
     flags = ["--measurements", "12", "--modules", "20", "--sparsity", "5", "--seed", "3"]
-    assert main(["fit", str(gen2), "--method", "svd", "--block-size", "11", *flags, "--out", str(model_path), "-q"]) == 0
+    argv = ["fit", str(gen2), "--method", "svd", "--block-size", "11", *flags, "--out", str(model_path), "-q"]
+    assert main(argv) == 0
     assert "out of core" in capsys.readouterr().out
     assert not (tmp_path / "m.h5.checkpoint.npz").exists()
     model = CompressedSensing.load(model_path)

@@ -16,7 +16,6 @@ from .._random import check_random_state
 from ..baselines import GaussianPrior
 from ..bayesian_pursuit import activity_prior_from_sums
 from ..dictionary import SMAF, SVDDictionary
-from ..dictionary.svd import SVD_SOLVERS
 from ..dictionary_method import DictionaryMethod
 from ..exceptions import InputError
 from ..preprocess import Identity, Log1p, Log1pCPM, MinMaxScaler
@@ -210,7 +209,7 @@ def _fit_dictionary(method: DictionaryMethod, stream, checkpoint, moments, n_pas
     if type(learner) is not SVDDictionary:
         raise InputError(f"no out-of-core fit for {type(learner).__name__}; streamed methods: "
                          f"{', '.join(STREAMED_METHODS)}.")
-    if learner.center or learner.svd_solver not in SVD_SOLVERS:
+    if learner.center:
         raise InputError("the out-of-core SVD dictionary is uncentred (center=False), as the svd method's.")
     requested = learner._requested_components()
     rank = min(requested, n, g)
@@ -320,7 +319,7 @@ def fit_file(path, *, method="smaf", n_measurements=100, design="gaussian", prep
     if method not in STREAMED_METHODS:
         raise InputError(f"method {method!r} has no out-of-core fit; streamed methods: {', '.join(STREAMED_METHODS)} "
                          f"(on the command line, drop --out-of-core/--block-size to fit {method!r} in memory).")
-    if isinstance(design, str) is False:
+    if not isinstance(design, str):
         raise InputError("out of core, design must be a design kind (e.g. 'gaussian'); pass a design file's "
                          "matrix to an in-memory fit instead.")
     n_passes = int(n_passes)
