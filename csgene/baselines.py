@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._random import check_random_state
 from ._validation import check_matrix, check_positive_int
 from .exceptions import InputError
-from .lowrank import choose_rank
+from .lowrank import background_from_spectrum, choose_rank
 from .measure import measure
 
 
@@ -182,15 +182,23 @@ class GaussianPrior(_Method):
     n_factors : int or "auto"
         Rank of the low-rank part. "auto" picks among 5, 10, 20, 40, 80 by the held-out
         probabilistic-PCA log-likelihood on a 20% split of the training set (closed form),
-        then fits factor analysis once at that rank.
+        then fits the covariance once at that rank.
+    estimator : {"factor-analysis", "pca"}
+        How W and ψ are fitted at that rank: scikit-learn's iterative factor analysis, or the
+        closed form of :func:`csgene.lowrank.background_from_spectrum` (the leading principal
+        directions scaled by their variance in excess of the rest; ψ the variance they leave).
+        The out-of-core fit (:mod:`csgene.outofcore`) uses ``"pca"``: it needs only the
+        covariance's leading eigenpairs, where factor analysis needs a pass per iteration.
     random_state : int, RandomState, Generator or None
     """
 
     name = "gaussian"
     _state_attributes = ("mean_", "gain_", "measured_mean_", "n_factors_")
+    ESTIMATORS = ("factor-analysis", "pca")
 
-    def __init__(self, *, n_factors="auto", random_state=None):
+    def __init__(self, *, n_factors="auto", estimator="factor-analysis", random_state=None):
         self.n_factors = n_factors
+        self.estimator = estimator
         self.random_state = random_state
 
     def _choose_rank(self, X):
@@ -202,11 +210,22 @@ class GaussianPrior(_Method):
         q = self._choose_rank(X) if self.n_factors == "auto" else check_positive_int(
             self.n_factors, "n_factors", maximum=min(X.shape) - 1
         )
-        fa = FactorAnalysis(n_components=q, random_state=0).fit(X)
+        if self.estimator not in self.ESTIMATORS:
+            raise InputError(f"estimator must be one of {self.ESTIMATORS}, got {self.estimator!r}.")
+        if self.estimator == "pca":
+            q = min(q, max(1, min(X.shape) - 1))
+            mean = X.mean(axis=0)
+            _, s, Vt = np.linalg.svd(X - mean, full_matrices=False)
+            eig = s**2 / X.shape[0]
+            background = background_from_spectrum(mean, eig[:q], Vt[:q], float(eig.sum()), X.var(axis=0))
+            self.mean_, self.factors_, self.noise_variance_ = (background["mean"], background["factors"],
+                                                               background["psi"])
+        else:
+            fa = FactorAnalysis(n_components=q, random_state=0).fit(X)
+            self.mean_ = fa.mean_
+            self.factors_ = fa.components_  # (q, n_genes)
+            self.noise_variance_ = fa.noise_variance_  # (n_genes,)
         self.n_factors_ = q
-        self.mean_ = fa.mean_
-        self.factors_ = fa.components_  # (q, n_genes)
-        self.noise_variance_ = fa.noise_variance_  # (n_genes,)
         self.signal_power_ = float(np.mean(X**2))  # per-entry ‖X‖²_F / (n g)
         self.n_genes_ = X.shape[1]
         self.dtype_ = X_train.dtype if X_train.dtype in (np.float32, np.float64) else np.float64

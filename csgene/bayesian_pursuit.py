@@ -58,14 +58,24 @@ def activity_prior(codes: np.ndarray) -> dict:
     """
     codes = np.asarray(codes, dtype=np.float64)
     active = codes != 0
-    n = codes.shape[0]
-    count = active.sum(axis=0)
-    prob = np.clip(count / n, 1.0 / (n + 2), 1.0 - 1.0 / (n + 2))
-    safe = np.maximum(count, 1)
-    mean = np.where(count > 0, codes.sum(axis=0) / safe, 0.0)
-    var = np.where(count > 1, (codes**2).sum(axis=0) / safe - mean**2, 0.0)
     nonzero = codes[active]
     overall = float(nonzero.var()) if nonzero.size > 1 else float(np.mean(codes**2)) or 1.0
+    return activity_prior_from_sums(codes.shape[0], active.sum(axis=0), codes.sum(axis=0),
+                                    (codes**2).sum(axis=0), overall)
+
+
+def activity_prior_from_sums(n: int, count, total, total_sq, overall: float) -> dict:
+    """:func:`activity_prior` from per-module sums over samples (what a streamed fit accumulates).
+
+    ``count``, ``total``, ``total_sq``: per module, the number of samples where it is active and
+    the sums of its activities and their squares; ``overall``: the variance of all nonzero
+    activities (the floor's scale).
+    """
+    count = np.asarray(count)
+    prob = np.clip(count / n, 1.0 / (n + 2), 1.0 - 1.0 / (n + 2))
+    safe = np.maximum(count, 1)
+    mean = np.where(count > 0, total / safe, 0.0)
+    var = np.where(count > 1, total_sq / safe - mean**2, 0.0)
     var = np.maximum(var, ACTIVITY_VARIANCE_FLOOR * max(overall, 1e-300))
     return {"prob": prob, "mean": mean, "var": var}
 
@@ -190,13 +200,23 @@ class ModulePrior:
         X = np.asarray(X, dtype=np.float64)
         U = np.asarray(components, dtype=np.float64)
         codes = np.asarray(codes, dtype=np.float64)
-        prior = activity_prior(codes)
-        state = {"components": U}
+        backgrounds = {}
         if "activity" in self.models:
-            state.update(_model_state("activity", fit_background(X - codes @ U, self.random_state),
-                                      prior["prob"], prior["mean"], prior["var"]))
+            backgrounds["activity"] = fit_background(X - codes @ U, self.random_state)
         if "deviation" in self.models:
-            state.update(_model_state("deviation", fit_background(X, self.random_state),
+            backgrounds["deviation"] = fit_background(X, self.random_state)
+        return self.set_fitted(U, activity_prior(codes), backgrounds)
+
+    def set_fitted(self, components, prior: dict, backgrounds: dict):
+        """Assemble the state from the dictionary, :func:`activity_prior`'s result and the backgrounds
+        (:func:`csgene.lowrank.fit_background` of the residuals ``X - codes U`` under ``"activity"``, of
+        ``X`` under ``"deviation"``); an out-of-core fit computes those pieces itself."""
+        state = {"components": np.asarray(components, dtype=np.float64)}
+        if "activity" in self.models:
+            state.update(_model_state("activity", backgrounds["activity"], prior["prob"], prior["mean"],
+                                      prior["var"]))
+        if "deviation" in self.models:
+            state.update(_model_state("deviation", backgrounds["deviation"],
                                       np.minimum(prior["prob"], self.max_deviation_prob),
                                       np.zeros_like(prior["mean"]), prior["var"]))
         self.state_ = state

@@ -156,6 +156,8 @@ def cmd_fit(args) -> int:
         raise InputError(f"method {args.method!r} cannot be saved to a model file; `csgene fit` takes "
                          f"{', '.join(SAVABLE_METHODS)}. Use it from `csgene run` or the library.")
 
+    if _fit_out_of_core_wanted(args):
+        return _fit_out_of_core(args)
     data = io.read(args.data, n_samples=args.samples, n_genes=args.genes, random_state=args.seed,
                    dtype=np.float64, allow_negative=args.allow_negative,
                    **io.selection_arguments(**_selection(args)))
@@ -212,6 +214,95 @@ def _progress_bars(enabled: bool = True):
     finally:
         for bar in bars.values():
             bar.close()
+
+
+#: `csgene fit` streams an HDF5 file by itself when its float64 matrix exceeds this share of free memory
+AUTO_OUT_OF_CORE_SHARE = 0.5
+
+
+def _fit_out_of_core_wanted(args) -> bool:
+    """--out-of-core or --block-size; or, for an HDF5 file too large for memory, automatically."""
+    from .outofcore import STREAMED_METHODS
+
+    asked = args.out_of_core or args.block_size is not None
+    if asked:
+        clashing = [flag for flag, value in (("--samples", args.samples), ("--genes", args.genes),
+                                             ("--design-file", args.design_file)) if value is not None]
+        clashing += ["--" + name.replace("_", "-") for name, value in _selection(args).items() if value]
+        if clashing:
+            raise InputError(f"an out-of-core fit uses every sample and gene of the file with a drawn design; "
+                             f"drop {', '.join(clashing)} or drop --out-of-core/--block-size.")
+        return True
+    from .design import is_learned
+
+    if (not _is_hdf5(args.data) or args.method not in STREAMED_METHODS or args.samples or args.genes
+            or args.design_file or any(_selection(args).values()) or is_learned(args.design)
+            or not Path(args.data).is_file()):
+        return False
+    from .io import BlockReader
+
+    try:
+        with BlockReader(args.data) as reader:
+            needed = 8 * reader.n_samples * reader.n_genes
+    except CsgeneError:
+        return False  # not an ARCHS4-layout file: the in-memory reader says what is wrong
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return False
+    if needed <= AUTO_OUT_OF_CORE_SHARE * free:
+        return False
+    log.warning("%s holds %.1f GB as float64, more than half the free memory (%.1f GB): fitting out of core "
+                "(as with --out-of-core)", args.data, needed / 1e9, free / 1e9)
+    return True
+
+
+def _fit_out_of_core(args) -> int:
+    from .outofcore import fit_file
+
+    checkpoint = args.checkpoint or f"{args.out}.checkpoint.npz"
+    kwargs = dict(method=args.method, n_measurements=args.measurements, design=args.design,
+                  preprocess=args.preprocess, n_modules=args.modules, sparsity=args.sparsity, snr=args.snr,
+                  random_state=args.seed, device=args.device, block_size=args.block_size, dtype=args.dtype,
+                  n_passes=args.passes, checkpoint=checkpoint, resume=not args.no_resume)
+    try:
+        if args.scheduler:
+            from . import distributed
+
+            client = distributed.connect(args.scheduler)
+            try:
+                model = distributed.fit_file(client, args.data, **kwargs)
+            finally:
+                client.close()
+        else:
+            model = fit_file(args.data, progress=not args.quiet, **kwargs)
+    except KeyboardInterrupt:
+        if Path(checkpoint).exists():
+            log.warning("interrupted; finished passes are in %s: run the same command again to resume", checkpoint)
+        raise
+    path = model.save(args.out)
+    print(f"model ({args.method}, out of core: {len(model.gene_names_)} genes, "
+          f"{model.design_.shape[0]} measurements) written to {path}")
+    return 0
+
+
+def _out_of_core_flags(parser) -> None:
+    from .outofcore import STREAMED_METHODS
+
+    group = parser.add_argument_group(
+        "out of core (HDF5 files larger than memory; automatic when the matrix exceeds half the free memory)",
+        f"methods: {', '.join(STREAMED_METHODS)}. Blocks of samples are streamed pass by pass; a checkpoint "
+        f"after each pass lets the same command resume after a kill.")
+    group.add_argument("--out-of-core", action="store_true", help="stream the file in blocks of samples")
+    group.add_argument("--block-size", type=int, help="samples per block (implies --out-of-core; default ~256 MB)")
+    group.add_argument("--passes", type=int, default=4,
+                       help="subspace-iteration passes of the SVD and Gaussian parts (default 4)")
+    group.add_argument("--dtype", default="float64", choices=("float64", "float32"),
+                       help="arithmetic of the blocks (float32: half the memory)")
+    group.add_argument("--checkpoint", help="checkpoint file (default OUT.checkpoint.npz; removed when done)")
+    group.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint and start over")
+    group.add_argument("--scheduler", metavar="ADDRESS",
+                       help="Dask scheduler address (tcp://host:8786): compute the blocks on that cluster")
 
 
 def _design_arg(args, gene_names):
@@ -617,6 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(*ALLOW_NEGATIVE, action="store_true", help=ALLOW_NEGATIVE_HELP)
     fit.add_argument("--out", required=True, help="model file (.h5)")
     _selection_flags(fit)
+    _out_of_core_flags(fit)
     fit.set_defaults(func=cmd_fit)
 
     design = sub.add_parser(

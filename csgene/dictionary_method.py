@@ -54,29 +54,14 @@ class DictionaryMethod(BaseEstimator):
 
     def fit(self, X_train):
         self.learner.fit(X_train)
-        self.signal_power_ = float(np.mean(np.square(X_train, dtype=np.float64)))
-        self.components_ = self.learner.components_
-        self.mean_ = getattr(self.learner, "mean_", None) if getattr(self.learner, "center", False) else None
-        kind = self.decoder
-        if kind == "auto":
-            kind = "bayes"
-        self.decoder_kind_ = kind
-        if kind == "bayes":
-            from .bayesian_pursuit import MODELS, ModulePrior
-
+        self.adopt_learner(float(np.mean(np.square(X_train, dtype=np.float64))))
+        if self.decoder_kind_ == "bayes":
             # Fitted on the profiles themselves, also for centred learners: a Gaussian background
             # takes up a constant shift in its mean, so no separate mean handling is needed.
             codes = getattr(self.learner, "activities_", None)
             if codes is None:
                 codes = self.learner.transform(X_train)
-            # An SVD basis spans the Gaussian background's own principal directions, so a deviation
-            # along it double counts variance unless capped; sparse modules (SMAF, K-SVD, NMF) are not
-            # the background's factors and keep their training activity frequencies.
-            orthogonal = getattr(self.learner, "recovery_kind_", "omp") == "least_squares"
-            # ... and its "activity" model (k of the dense, Gaussian PCA scores) is misspecified: on
-            # topk-svd it never won (LCL log1p d = 300: .988 -> .990 without it; svd unchanged).
-            self.prior_ = ModulePrior(models=("deviation",) if orthogonal else MODELS,
-                                      max_deviation_prob=0.5 if orthogonal else 1.0).fit(X_train, self.components_, codes)
+            self.prior_ = self.new_prior().fit(X_train, self.components_, codes)
             return self
         self.activity_variance_ = None
         if self.shrink and hasattr(self.learner, "transform"):
@@ -87,6 +72,31 @@ class DictionaryMethod(BaseEstimator):
                 per_atom = np.sum(codes**2, axis=0) / active.sum(axis=0)
             self.activity_variance_ = np.where(active.sum(axis=0) > 0, per_atom, overall)
         return self
+
+    def adopt_learner(self, signal_power: float):
+        """Take the fitted learner's dictionary and choose the decoder kind (the start of :meth:`fit`).
+
+        ``signal_power`` is the training profiles' mean squared value. An out-of-core fit
+        (:mod:`csgene.outofcore`) fits the learner and the prior itself and calls this.
+        """
+        self.signal_power_ = float(signal_power)
+        self.components_ = self.learner.components_
+        self.mean_ = getattr(self.learner, "mean_", None) if getattr(self.learner, "center", False) else None
+        self.decoder_kind_ = "bayes" if self.decoder == "auto" else self.decoder
+        return self
+
+    def new_prior(self):
+        """The unfitted :class:`~csgene.bayesian_pursuit.ModulePrior` that suits the learner."""
+        from .bayesian_pursuit import MODELS, ModulePrior
+
+        # An SVD basis spans the Gaussian background's own principal directions, so a deviation
+        # along it double counts variance unless capped; sparse modules (SMAF, K-SVD, NMF) are not
+        # the background's factors and keep their training activity frequencies.
+        orthogonal = getattr(self.learner, "recovery_kind_", "omp") == "least_squares"
+        # ... and its "activity" model (k of the dense, Gaussian PCA scores) is misspecified: on
+        # topk-svd it never won (LCL log1p d = 300: .988 -> .990 without it; svd unchanged).
+        return ModulePrior(models=("deviation",) if orthogonal else MODELS,
+                           max_deviation_prob=0.5 if orthogonal else 1.0)
 
     def fit_design(self, A, snr=np.inf, random_state=None):
         check_is_fitted(self, "components_")

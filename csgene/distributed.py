@@ -1,4 +1,8 @@
-"""The block simulation and recovery of :mod:`csgene.scale` on a Dask cluster.
+"""The block simulation and recovery of :mod:`csgene.scale`, and out-of-core fits, on a Dask cluster.
+
+:func:`fit_file` is :func:`csgene.outofcore.fit_file` with each pass's blocks computed on the
+workers (:class:`BlockExecutor`): every task reads and preprocesses its block and returns that
+block's sums; the driver adds them in block order, so the model equals the one-process model.
 
 Each function takes a :class:`dask.distributed.Client` first and otherwise has the signature of
 its :mod:`csgene.scale` twin. The model is sent to every worker once
@@ -39,12 +43,66 @@ import math
 import socket
 from collections import deque
 
-from . import scale
 from ._optional import require
-from .scale import DEFAULT_NOISE_BLOCK, PartialWriter, plan_recover, plan_simulate, run_block_task
+from .io import PartialWriter
+from .scale import DEFAULT_NOISE_BLOCK, plan_recover, plan_simulate, progress_bar, run_block_task
 
 #: default pending blocks per worker thread
 IN_FLIGHT_PER_THREAD = 2
+
+
+class BlockExecutor:
+    """Runs the blocks of each pass of an out-of-core fit (:mod:`csgene.outofcore`) on Dask workers.
+
+    Results come back in block order (a reorder buffer on the driver), so sums are added in the
+    same order as in one process. At most ``max_in_flight`` blocks are pending or buffered.
+
+    Parameters
+    ----------
+    client : dask.distributed.Client
+    max_in_flight : int, optional
+        Default: :data:`IN_FLIGHT_PER_THREAD` per worker thread.
+    """
+
+    def __init__(self, client, max_in_flight=None):
+        self.client = client
+        self.max_in_flight = max_in_flight
+
+    def results(self, job, blocks, inputs):
+        """Yield each block's result of ``job`` (a :class:`csgene.outofcore.PassJob`), in block order."""
+        distributed = require("distributed", "csgene.distributed (out-of-core fits on Dask)")
+        slots = host_slots(self.client)
+        limit = self.max_in_flight or max(1, IN_FLIGHT_PER_THREAD * sum(slots.values()))
+        job_future = self.client.scatter(job, broadcast=True)
+        inputs = iter(inputs)
+        futures = distributed.as_completed()
+        index_of, ready = {}, {}
+        submitted = following = 0
+        while following < len(blocks):
+            while submitted < len(blocks) and len(index_of) + len(ready) < limit:
+                start, stop = blocks[submitted]
+                future = self.client.submit(_pass_task, job_future, start, stop, next(inputs), slots, pure=False)
+                index_of[future.key] = submitted
+                futures.add(future)
+                submitted += 1
+            if following in ready:
+                yield ready.pop(following)
+                following += 1
+                continue
+            future = next(futures)
+            ready[index_of.pop(future.key)] = future.result()
+
+
+def fit_file(client, path, **kwargs):
+    """:func:`csgene.outofcore.fit_file` on a Dask cluster (same arguments, ``client`` first).
+
+    The file must be readable at the same path on every worker; the checkpoint is written by
+    the driver. ``max_in_flight`` (optional) bounds the blocks pending at once.
+    """
+    from .outofcore import fit_file as fit_locally
+
+    executor = BlockExecutor(client, kwargs.pop("max_in_flight", None))
+    return fit_locally(path, executor=executor, **kwargs)
 
 
 def simulate_file(client, model, input_path, out, *, snr=math.inf, random_state=0, block_size=None,
@@ -83,13 +141,13 @@ def execute(client, plan, model, *, resume=True, progress=None, max_in_flight=No
     distributed = require("distributed", "csgene.distributed (block processing on Dask)")
     slots = host_slots(client)
     limit = max_in_flight or max(1, IN_FLIGHT_PER_THREAD * sum(slots.values()))
-    writer = PartialWriter(plan, scale._output_dtype(plan.job), resume=resume)
+    writer = PartialWriter(plan, plan.output_dtype, resume=resume)
     try:
         pending = deque(writer.pending())
         model_future = client.scatter(model, broadcast=True)
         futures = distributed.as_completed()
         index_of = {}
-        with scale._progress_bar(plan, list(pending), progress) as bar:
+        with progress_bar(plan, list(pending), progress) as bar:
             while pending or index_of:
                 while pending and len(index_of) < limit:
                     index = pending.popleft()
@@ -128,6 +186,15 @@ def _task(job, model, start, stop, slots):
     return run_block_task(job, model, start, stop, threads=threads)
 
 
+def _pass_task(job, start, stop, inputs, slots):
+    """One block of an out-of-core pass on a worker, threads capped as in :func:`_task`."""
+    from csgene_kernels.threads import available_cores, limit_threads
+
+    threads = max(1, available_cores() // max(1, slots.get(_worker_host(), 1)))
+    with limit_threads(numba_threads=threads, blas_threads=threads):
+        return job.run(start, stop, inputs)
+
+
 def _worker_host() -> str:
     try:
         from distributed import get_worker
@@ -137,7 +204,8 @@ def _worker_host() -> str:
         return socket.gethostname()
 
 
-__all__ = ["execute", "host_slots", "recover_file", "simulate_and_recover", "simulate_file"]
+__all__ = ["BlockExecutor", "execute", "fit_file", "host_slots", "recover_file", "simulate_and_recover",
+           "simulate_file"]
 
 
 def connect(address: str):

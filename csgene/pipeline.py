@@ -42,7 +42,7 @@ from ._validation import check_matrix, check_positive_int, check_snr, gene_posit
 from ._version import __version__
 from .exceptions import InputError, ModelFileError
 from .io import ExpressionData
-from .design import make_design
+from .design import is_learned, make_design
 from .measure import design_fingerprint, measure
 from .methods import SAVABLE_METHODS, DictionaryMethod, make_method
 from .preprocess import PreprocessChain, make_preprocessor
@@ -206,28 +206,11 @@ class CompressedSensing(TransformerMixin, BaseEstimator):
                 )
         self.gene_names_ = _gene_names(gene_names if gene_names is not None else names, n_genes)
         self.nonnegative_ = bool(X.min() >= 0)
-        check_snr(self.snr)
-        if isinstance(self.random_state, (int, np.integer)):
-            check_seed(self.random_state, "random_state")
-        rng = as_generator(self.random_state)
-        self.preprocessor_ = make_preprocessor(self.preprocess)
         report(FIT_STEPS, 0, 3)
-        Xp = self.preprocessor_.fit_transform(X)
+        preprocessor = make_preprocessor(self.preprocess)
+        Xp = preprocessor.fit_transform(X)
         report(FIT_STEPS, 1, 3)
-        if isinstance(self.design, str):
-            d = check_positive_int(self.n_measurements, "n_measurements")
-            self.design_ = make_design(self.design, d, n_genes, random_state=rng, X_train=Xp, snr=self.snr,
-                                       **(self.design_options or {}))
-        else:
-            self.design_ = check_matrix(self.design, "design")
-            if self.design_.shape[1] != n_genes:
-                raise InputError(
-                    f"the given design has {self.design_.shape[1]} genes but X has {n_genes}."
-                )
-        self.method_ = make_method(
-            self.method, n_modules=self.n_modules, sparsity=self.sparsity, n_train=X.shape[0],
-            random_state=int(rng.integers(2**31 - 1)), device=self.device, **self._method_options(),
-        )
+        rng = self._start_fit(X.shape, self.gene_names_, preprocessor=preprocessor, X_train=Xp)
         self.measurement_norm_max_ = float(np.linalg.norm(Xp @ self.design_.T, axis=1).max())
         low, high = Xp.min(axis=0), Xp.max(axis=0)
         self.recovery_bounds_ = (low - (high - low), high + (high - low))
@@ -242,6 +225,44 @@ class CompressedSensing(TransformerMixin, BaseEstimator):
             "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         return self
+
+    def _start_fit(self, shape, gene_names, *, preprocessor=None, X_train=None):
+        """Names, design and method of a fit: what it sets up before the method learns.
+
+        Shared with the out-of-core fit (:mod:`csgene.outofcore`), so both draw the same design
+        and method seeds. ``preprocessor`` is the fitted preprocessing (None: a new, unfitted one)
+        and ``X_train`` the preprocessed training profiles a learned design is learned from (an
+        out-of-core fit has none). Returns the generator whose next draw seeds ``fit_design``.
+        """
+        n_samples, n_genes = shape
+        self.gene_names_ = _gene_names(gene_names, n_genes)
+        check_snr(self.snr)
+        if isinstance(self.random_state, (int, np.integer)):
+            check_seed(self.random_state, "random_state")
+        rng = as_generator(self.random_state)
+        self.preprocessor_ = make_preprocessor(self.preprocess) if preprocessor is None else preprocessor
+        if isinstance(self.design, str):
+            d = check_positive_int(self.n_measurements, "n_measurements")
+            if X_train is None and is_learned(self.design):
+                raise InputError(
+                    f"design {self.design!r} is learned from the training profiles, which an out-of-core "
+                    f"fit never holds in memory. Learn it from a subset (`csgene design --learn DATA "
+                    f"--samples 5000 --kind {self.design}`) and fit in memory with --design-file, or "
+                    f"fit out of core with a random design."
+                )
+            self.design_ = make_design(self.design, d, n_genes, random_state=rng, X_train=X_train, snr=self.snr,
+                                       **(self.design_options or {}))
+        else:
+            self.design_ = check_matrix(self.design, "design")
+            if self.design_.shape[1] != n_genes:
+                raise InputError(
+                    f"the given design has {self.design_.shape[1]} genes but X has {n_genes}."
+                )
+        self.method_ = make_method(
+            self.method, n_modules=self.n_modules, sparsity=self.sparsity, n_train=n_samples,
+            random_state=int(rng.integers(2**31 - 1)), device=self.device, **self._method_options(),
+        )
+        return rng
 
     # ------------------------------------------------------------------ scikit-learn face
 

@@ -49,95 +49,20 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import h5py
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from . import io
 from ._random import root_seed
-from ._validation import check_positive_float, check_positive_int, check_snr, gene_positions
+from ._validation import check_positive_int, check_snr, gene_positions
 from .exceptions import InputError
-from .io import _hdf5
-from .io._common import as_str_array, check_path_exists, provenance
+from .io import BlockReader, PartialWriter, block_ranges, default_block_size
+from .io._common import provenance
 
-#: bytes of one float32 block of samples x genes that the default block size aims at
-DEFAULT_BLOCK_BYTES = 256 * 2**20
 #: samples per noise group (the SNR norm is taken over each group)
 DEFAULT_NOISE_BLOCK = 256
-#: rows of an output chunk (samples); columns are whole up to OUTPUT_CHUNK_COLUMNS
-OUTPUT_CHUNK_ROWS = 128
-OUTPUT_CHUNK_COLUMNS = 8192
-PARTIAL_SUFFIX = ".partial"
-DONE_MASK = "csgene/done"
-FORMAT_TAG = "csgene-blocks"
-
-
-# --------------------------------------------------------------------------- reading
-
-
-class BlockReader:
-    """An open ARCHS4-layout HDF5 file (generation 1 or 2), read as (samples, genes) blocks.
-
-    Reuses :mod:`csgene.io`'s layout detection; names are read only when asked for, so that
-    opening a file in a worker task is cheap.
-
-    Parameters
-    ----------
-    path : str or path-like
-    """
-
-    def __init__(self, path):
-        self.path = str(check_path_exists(path))
-        self.file = _hdf5.open_hdf5(self.path)
-        try:
-            if _hdf5.is_anndata(self.file):
-                raise InputError(
-                    f"{self.path!r} is AnnData; block processing reads ARCHS4-layout HDF5 only. "
-                    f"Convert it with csgene.io.write(path_ending_in_.h5, csgene.io.read(...))."
-                )
-            self.layout = _hdf5.detect_layout(self.file, self.path)
-        except BaseException:
-            self.file.close()
-            raise
-        self.dataset = self.file[_hdf5.EXPRESSION]
-        self.sample_axis = self.layout.sample_axis
-        self.n_samples = self.dataset.shape[self.sample_axis]
-        self.n_genes = self.dataset.shape[1 - self.sample_axis]
-
-    @property
-    def sample_chunk(self) -> int:
-        """Samples per HDF5 chunk along the sample axis (1 for contiguous files)."""
-        chunks = self.dataset.chunks
-        return 1 if chunks is None else int(chunks[self.sample_axis])
-
-    def gene_names(self) -> np.ndarray:
-        return as_str_array(self.file[self.layout.genes][()])
-
-    def sample_names(self) -> np.ndarray:
-        if self.layout.samples is None:
-            return np.array([f"sample_{i}" for i in range(self.n_samples)])
-        return as_str_array(self.file[self.layout.samples][()])
-
-    def read(self, start: int, stop: int, dtype=np.float32) -> np.ndarray:
-        """Samples ``[start, stop)`` as a C-contiguous (stop - start, n_genes) array."""
-        return _hdf5.load_oriented(self.dataset, self.sample_axis, np.arange(start, stop), None, dtype)
-
-    def close(self):
-        self.file.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-def default_block_size(n_columns: int, sample_chunk: int = 1, block_bytes: int = DEFAULT_BLOCK_BYTES) -> int:
-    """Samples per block so that a float32 block is about ``block_bytes``, a multiple of the chunk width."""
-    n = max(1, block_bytes // (4 * max(n_columns, 1)))
-    if n >= sample_chunk:
-        n -= n % sample_chunk
-    return int(n)
+#: re-exported from csgene.io for callers of the block functions
+DEFAULT_BLOCK_BYTES = io.DEFAULT_BLOCK_BYTES
 
 
 # --------------------------------------------------------------------------- the model
@@ -274,7 +199,12 @@ class BlockPlan:
 
     @property
     def blocks(self) -> list[tuple[int, int]]:
-        return [(a, min(a + self.block_size, self.n_samples)) for a in range(0, self.n_samples, self.block_size)]
+        return block_ranges(self.n_samples, self.block_size)
+
+    @property
+    def output_dtype(self) -> np.dtype:
+        """dtype of the output matrix: float64 measurements, else the job's dtype."""
+        return np.dtype(np.float64 if self.job.kind == "simulate" else self.job.dtype)
 
 
 def plan_simulate(model, input_path, out, *, snr=math.inf, random_state=0, block_size=None,
@@ -287,8 +217,8 @@ def plan_simulate(model, input_path, out, *, snr=math.inf, random_state=0, block
     noise_block = check_positive_int(noise_block, "noise_block")
     space = _check_space(space)
     with BlockReader(input_path) as reader:
-        gene_index = _gene_index(model, reader.gene_names(), reader.path)
-        n_samples, sample_names = reader.n_samples, reader.sample_names()
+        gene_index = _gene_index(model, reader.gene_names, reader.path)
+        n_samples, sample_names = reader.n_samples, reader.sample_names
         size = _block_size(block_size, len(model.gene_names_), max(noise_block, reader.sample_chunk))
         input_id = _input_identity(reader)
     if size % noise_block:
@@ -319,7 +249,7 @@ def plan_recover(model, measurements_path, out, *, block_size=None, space="origi
         raise InputError(f"dtype must be float32 or float64, got {dtype}.")
     with BlockReader(measurements_path) as reader:
         _check_measurements(model, reader)
-        n_samples, sample_names = reader.n_samples, reader.sample_names()
+        n_samples, sample_names = reader.n_samples, reader.sample_names
         input_id = _input_identity(reader)
     size = _block_size(block_size, len(model.gene_names_), 1)
     if library_size is not None and not (library_size == "mean" or np.ndim(library_size) == 0):
@@ -335,93 +265,12 @@ def plan_recover(model, measurements_path, out, *, block_size=None, space="origi
                      compression, {})
 
 
-class PartialWriter:
-    """Writes blocks to ``OUT.partial`` with a done mask; renames it to ``OUT`` when all are done.
-
-    Opening resumes a partial file with the same fingerprint and refuses one with another.
-    """
-
-    def __init__(self, plan: BlockPlan, dtype, resume: bool = True):
-        self.plan = plan
-        self.partial = plan.out.with_name(plan.out.name + PARTIAL_SUFFIX)
-        if self.partial.exists() and resume:
-            self.file = self._reopen()
-        else:
-            self.file = self._create(np.dtype(dtype))
-        self.dataset = self.file[_hdf5.EXPRESSION]
-        self.done = self.file[DONE_MASK]
-
-    def _reopen(self) -> h5py.File:
-        try:
-            fh = h5py.File(self.partial, "r+")
-        except OSError as exc:
-            raise InputError(
-                f"cannot resume from {str(self.partial)!r}: it is not readable HDF5 ({exc}); the run that "
-                f"wrote it was probably killed mid-write. Delete it to start over."
-            ) from exc
-        found = fh.attrs.get("csgene_fingerprint")
-        if found != self.plan.fingerprint or DONE_MASK not in fh:
-            fh.close()
-            raise InputError(
-                f"{str(self.partial)!r} is a partial result made with a different model, input or "
-                f"settings, so it cannot be resumed here. Delete it (or pass resume=False to overwrite "
-                f"it), or rerun with the model, input and settings that made it."
-            )
-        return fh
-
-    def _create(self, dtype) -> h5py.File:
-        plan = self.plan
-        n_cols = len(plan.column_names)
-        fh = h5py.File(self.partial, "w")
-        fh.attrs["format"] = FORMAT_TAG
-        fh.attrs["csgene_fingerprint"] = plan.fingerprint
-        fh.attrs["csgene_layout"] = "samples x genes"
-        fh.attrs["block_size"] = plan.block_size
-        for key, value in plan.attrs.items():
-            fh.attrs[key] = value
-        chunks = None
-        if plan.n_samples and n_cols:
-            chunks = (_chunk_rows(plan.block_size, plan.n_samples), _chunk_columns(n_cols))
-        fh.create_dataset(_hdf5.EXPRESSION, shape=(plan.n_samples, n_cols), dtype=dtype, chunks=chunks,
-                          compression=plan.compression if chunks else None)
-        strings = h5py.string_dtype("utf-8")
-        fh.create_dataset("meta/genes", data=plan.column_names.astype(object), dtype=strings)
-        fh.create_dataset("meta/Sample_geo_accession", data=plan.sample_names.astype(object), dtype=strings)
-        fh.create_dataset(DONE_MASK, data=np.zeros(len(plan.blocks), dtype=bool))
-        fh.flush()
-        return fh
-
-    def pending(self) -> list[int]:
-        """Indices of the blocks not yet written."""
-        return [int(i) for i in np.flatnonzero(~self.done[()])]
-
-    def write(self, index: int, values: np.ndarray) -> None:
-        start, stop = self.plan.blocks[index]
-        self.dataset[start:stop] = values
-        self.file.flush()  # data on disk before the mask says so
-        self.done[index] = True
-        self.file.flush()
-
-    def finish(self) -> Path:
-        """Rename to OUT if every block is done (else leave the partial file); return OUT."""
-        complete = bool(self.done[()].all())
-        self.file.close()
-        if not complete:
-            raise InputError(f"{str(self.partial)!r} still has blocks to write; run the same call again to resume.")
-        os.replace(self.partial, self.plan.out)
-        return self.plan.out
-
-    def close(self):
-        if self.file.id.valid:
-            self.file.close()
-
-
 def execute(plan: BlockPlan, model, *, resume=True, progress=None, on_block=None) -> Path:
     """Run a plan in this process, block by block, and return the output path."""
-    writer = PartialWriter(plan, _output_dtype(plan.job), resume=resume)
+    writer = PartialWriter(plan, plan.output_dtype, resume=resume)
     try:
         pending = writer.pending()
-        with BlockReader(plan.job.input_path) as reader, _progress_bar(plan, pending, progress) as bar:
+        with BlockReader(plan.job.input_path) as reader, progress_bar(plan, pending, progress) as bar:
             for index in pending:
                 start, stop = plan.blocks[index]
                 writer.write(index, plan.job.run(model, start, stop, reader=reader))
@@ -580,21 +429,8 @@ def _check_out(out, overwrite: bool) -> None:
         raise InputError(f"{str(out)!r} already exists; pass overwrite=True to replace it, or choose another name.")
 
 
-def _chunk_rows(block_size: int, n_samples: int) -> int:
-    rows = math.gcd(block_size, OUTPUT_CHUNK_ROWS) if block_size > OUTPUT_CHUNK_ROWS else block_size
-    return max(1, min(rows, n_samples))
-
-
-def _chunk_columns(n_columns: int) -> int:
-    """Equal column chunks of at most OUTPUT_CHUNK_COLUMNS (a ragged last chunk would waste space)."""
-    return -(-n_columns // -(-n_columns // OUTPUT_CHUNK_COLUMNS))
-
-
-def _output_dtype(job: BlockJob):
-    return np.float64 if job.kind == "simulate" else np.dtype(job.dtype)
-
-
-def _progress_bar(plan: BlockPlan, pending: list[int], progress):
+def progress_bar(plan: BlockPlan, pending: list[int], progress):
+    """A tqdm bar over the samples of the ``pending`` blocks of ``plan`` (None: only on a terminal)."""
     from tqdm.auto import tqdm
 
     total = sum(b - a for a, b in (plan.blocks[i] for i in pending))
@@ -608,6 +444,7 @@ __all__ = [
     "BlockReader",
     "PartialWriter",
     "default_block_size",
+    "progress_bar",
     "execute",
     "fit_on_subset",
     "model_fingerprint",

@@ -129,7 +129,19 @@ def update_modules(X, W, eps, init, *, max_iter, tol, kern=None):
     gram = np.ascontiguousarray(W.T @ W)
     cov = np.ascontiguousarray(X.T @ W)  # (n_genes, n_modules): row g = Wᵀ x_g
     x_sq_norms = np.einsum("ij,ij->j", X, X, dtype=np.float64)
-    warm = None if init is None else np.ascontiguousarray(init.T, dtype=X.dtype)
+    return update_modules_from_sums(gram, cov, x_sq_norms, eps, init, max_iter=max_iter, tol=tol, kern=kern)
+
+
+def update_modules_from_sums(gram, cov, x_sq_norms, eps, init, *, max_iter, tol, kern=None):
+    """The U-step of :func:`update_modules` from sums over samples only.
+
+    ``gram = WᵀW`` (n_modules, n_modules), ``cov = XᵀW`` (n_genes, n_modules) and the genes'
+    squared norms (float64) are all the U-step needs, so an out-of-core fit accumulates them
+    block by block (:mod:`csgene.outofcore.smaf`). ``gram`` and ``cov`` share one float dtype.
+    """
+    gram = np.ascontiguousarray(gram)
+    cov = np.ascontiguousarray(cov, dtype=gram.dtype)
+    warm = None if init is None else np.ascontiguousarray(init.T, dtype=gram.dtype)
     # Genes that miss the budget even at the smallest λ get that solution, as the kernel would
     # give them, but from one solve instead of a descending ladder of them: with a random start
     # most genes are in this case and the ladder dominated the fit time.

@@ -14,15 +14,22 @@ series; their metadata comes back as ``ExpressionData.obs``.
 
 from ._api import FORMATS, describe, detect_format, read, read_metadata, write
 from ._common import DataFileNotFoundError, Description, ExpressionData, file_fingerprint, same_file_content
+from ._blocks import DEFAULT_BLOCK_BYTES, BlockReader, block_ranges, default_block_size
 from ._hdf5 import read_selection
 from ._lists import read_name_list, selection_arguments
 from ._metadata import SEARCH_FIELDS
+from ._partial import PartialWriter
 
 __all__ = [
+    "DEFAULT_BLOCK_BYTES",
     "FORMATS",
+    "BlockReader",
     "DataFileNotFoundError",
     "Description",
     "ExpressionData",
+    "PartialWriter",
+    "block_ranges",
+    "default_block_size",
     "describe",
     "detect_format",
     "file_fingerprint",
