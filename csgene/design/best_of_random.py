@@ -89,20 +89,18 @@ def best_of_random_pools(X_train, n_measurements: int, *, snr: float, pools_per_
     seeds = rng.integers(2**63 - 1, size=n_candidates)
 
     def draw(k):
-        return _random_pools(d, g, pools_per_gene, cap, np.random.default_rng(seeds[k]))
+        return _random_pool_sets(d, g, pools_per_gene, cap, np.random.default_rng(seeds[k]))
 
-    usage_ok = np.zeros(n_candidates, dtype=bool)
+    # Every gene is in exactly pools_per_gene pools, so usage is balanced and, when one pool fewer
+    # is within the cosine limit, only genes with identical pool sets are too similar: counted
+    # from integer keys of the sets, without building the design.
     coherent = np.zeros(n_candidates, dtype=np.int64)
+    only_identical = (pools_per_gene - 1) / pools_per_gene <= max_gene_cosine
     for k in range(n_candidates):
-        candidate = draw(k)
-        usage_ok[k] = _balanced(candidate, max_usage_ratio)
-        coherent[k] = _coherent_pairs(candidate, max_gene_cosine) if usage_ok[k] else -1
-    if not usage_ok.any():
-        raise InputError(
-            f"none of {n_candidates} random designs keeps the most-used gene within {max_usage_ratio}x "
-            f"the least-used; raise max_usage_ratio."
-        )
-    fewest = int(coherent[usage_ok].min())
+        sets = draw(k)
+        coherent[k] = (_identical_set_pairs(sets, d) if only_identical
+                       else _coherent_pairs(_pools_design(sets, d), max_gene_cosine))
+    fewest = int(coherent.min())
     if fewest > 0:
         warnings.warn(
             f"no random design meets CISI's coherence filter: with {g} genes each in {pools_per_gene} "
@@ -114,8 +112,10 @@ def best_of_random_pools(X_train, n_measurements: int, *, snr: float, pools_per_
         )
     scores = np.full(n_candidates, np.nan)
     best = None
-    for k in np.flatnonzero(usage_ok & (coherent == fewest)):
-        candidate = draw(k)
+    for k in np.flatnonzero(coherent == fewest):
+        candidate = _pools_design(draw(k), d)
+        if not _balanced(candidate, max_usage_ratio):  # never with exactly pools_per_gene per gene
+            continue
         Y = noisy_val @ candidate.T
         X_hat = prior.mean + (Y - candidate @ prior.mean) @ prior.posterior_gain(candidate).T
         scores[k] = _mean_gene_pearson(X_val, X_hat)
@@ -124,23 +124,40 @@ def best_of_random_pools(X_train, n_measurements: int, *, snr: float, pools_per_
     return (best[1], scores) if return_scores else best[1]
 
 
-def _random_pools(d: int, g: int, pools_per_gene: int, cap: int | None, rng) -> np.ndarray:
-    """Each gene in ``pools_per_gene`` distinct random pools, none above ``cap`` genes."""
-    design = np.zeros((d, g))
+def _random_pool_sets(d: int, g: int, pools_per_gene: int, cap: int | None, rng) -> np.ndarray:
+    """The pools of each gene, shape (g, pools_per_gene): distinct, random, none above ``cap`` genes."""
     if cap is None:  # uniform choice per gene, all genes at once
-        pools = np.argpartition(rng.random((g, d)), pools_per_gene - 1, axis=1)[:, :pools_per_gene]
-        design[pools.T, np.arange(g)] = 1.0
-        return design
+        return np.argpartition(rng.random((g, d)), pools_per_gene - 1, axis=1)[:, :pools_per_gene]
+    sets = np.empty((g, pools_per_gene), dtype=np.intp)
     load = np.zeros(d)
-    limit = np.inf if cap is None else cap
     for gene in rng.permutation(g):
-        open_pools = np.flatnonzero(load < limit)
+        open_pools = np.flatnonzero(load < cap)
         if open_pools.size < pools_per_gene:  # a tight cap: fill the emptiest pools
             open_pools = np.argsort(load)[:pools_per_gene]
-        pools = rng.choice(open_pools, size=pools_per_gene, replace=False)
-        design[pools, gene] = 1.0
-        load[pools] += 1
+        sets[gene] = rng.choice(open_pools, size=pools_per_gene, replace=False)
+        load[sets[gene]] += 1
+    return sets
+
+
+def _pools_design(sets: np.ndarray, d: int) -> np.ndarray:
+    """The 0/1 design (d, g) of per-gene pool sets (g, pools_per_gene)."""
+    design = np.zeros((d, sets.shape[0]))
+    design[sets.T, np.arange(sets.shape[0])] = 1.0
     return design
+
+
+def _random_pools(d: int, g: int, pools_per_gene: int, cap: int | None, rng) -> np.ndarray:
+    """Each gene in ``pools_per_gene`` distinct random pools, none above ``cap`` genes."""
+    return _pools_design(_random_pool_sets(d, g, pools_per_gene, cap, rng), d)
+
+
+def _identical_set_pairs(sets: np.ndarray, d: int) -> int:
+    """Pairs of genes in exactly the same pools, counted from integer keys of their sorted sets."""
+    keys = np.zeros(sets.shape[0], dtype=np.int64)
+    for column in np.sort(sets, axis=1).T:  # base-d digits; d**3 fits easily in int64
+        keys = keys * d + column
+    _, counts = np.unique(keys, return_counts=True)
+    return int((counts * (counts - 1) // 2).sum())
 
 
 def _passes_filters(design: np.ndarray, max_gene_cosine: float, max_usage_ratio: float) -> bool:
