@@ -19,7 +19,7 @@ Two ways to get there (``nonnegative_basis``):
 
 ``offset`` recovers slightly more under profile noise alone (on ARCHS4 slice a, centered
 Pearson .806 vs .785 at d = 20, equal from d = 50), but its mixtures are mostly the common part
-``t p``: 10% pipetting error on the weights drops it to .44 (split: .78), and noise on the
+``t p``: 10% pipetting error on the weights drops it to .41 (split: .78), and noise on the
 measurements themselves, which scales with the whole measured signal, swamps it. Hence split.
 
 ``max_weight_ratio`` caps the ratio of the largest to the smallest nonzero weight of each row.
