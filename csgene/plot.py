@@ -71,7 +71,7 @@ def is_baseline(method: str) -> bool:
 
 
 def run_description(rows: list[dict], run_info: dict | None) -> str:
-    """One line for titles: dataset (with its size), preprocessing, SNR, test samples and repeats."""
+    """One line for titles: dataset (with its size), preprocessing, design, SNR, test samples and repeats."""
     config = (run_info or {}).get("config", {})
     data = (run_info or {}).get("data", {})
     parts = []
@@ -83,6 +83,7 @@ def run_description(rows: list[dict], run_info: dict | None) -> str:
         selection = data.get("selection") or {}
         parts.extend(f"{key.replace('_', ' ')} {value}" for key, value in selection.items())
         parts.append(f"preprocess {config.get('preprocess', '?')}")
+        parts.append(f"{config.get('design', 'gaussian')} design")
         snr = config.get("snr")
         parts.append("no noise" if snr in ("inf", float("inf")) else f"SNR {snr}")
     n_test = sorted({int(r["n_test"]) for r in rows if not np.isnan(_number(r.get("n_test")))})

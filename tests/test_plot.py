@@ -73,7 +73,7 @@ def test_differences_are_paired_with_the_best_baseline_of_each_d():
 def test_result_figures_have_two_panels_outside_legend_and_a_full_title(tmp_path, figures):
     values = {(m, d, r): v + 0.01 * d + 0.001 * r for (m, v) in (("mean", 0.5), ("gaussian", 0.6), ("svd", 0.61),
               ("smaf", 0.62)) for d in (10, 20) for r in (0, 1)}
-    run_info = {"config": {"data": "/x/archs4_slice_a.h5", "preprocess": "log1p", "snr": 2.0},
+    run_info = {"config": {"data": "/x/archs4_slice_a.h5", "preprocess": "log1p", "snr": 2.0, "design": "learned-pools"},
                 "data": {"n_samples": 500, "n_genes": 1000, "selection": {"search": "myoblast"}}}
     (tmp_path / "run.json").write_text(json.dumps(run_info))
     written = plot.plot_results(rows_of(values), tmp_path, metrics=("pearson_sample",))
@@ -82,7 +82,7 @@ def test_result_figures_have_two_panels_outside_legend_and_a_full_title(tmp_path
     assert len(fig.axes) == 2
     title = fig._suptitle.get_text()
     for part in ("archs4_slice_a.h5 (500 samples × 1000 genes)", "search myoblast", "preprocess log1p",
-                 "SNR 2.0", "n_test 40", "2 repeats"):
+                 "learned-pools design", "SNR 2.0", "n_test 40", "2 repeats"):
         assert part in title
     legend = fig.legends[0]
     assert [t.get_text() for t in legend.get_texts()] == ["mean", "gaussian", "svd", "smaf"]
