@@ -161,8 +161,10 @@ def cmd_fit(args) -> int:
     data = io.read(args.data, n_samples=args.samples, n_genes=args.genes, random_state=args.seed,
                    dtype=np.float64, allow_negative=args.allow_negative,
                    **io.selection_arguments(**_selection(args)))
+    design = _design_arg(args, data.gene_names)
     model = CompressedSensing(
-        args.method, n_measurements=args.measurements, design=_design_arg(args, data.gene_names),
+        args.method, n_measurements=args.measurements if isinstance(design, str) else design.shape[0],
+        design=design,
         preprocess=args.preprocess, n_modules=args.modules, sparsity=args.sparsity, snr=args.snr,
         random_state=args.seed, device=args.device, design_options=_design_options(args) or None,
     )
@@ -185,6 +187,12 @@ def _data_provenance(args) -> dict:
         provenance.update(data_sha256=fingerprint["sha256"], data_fingerprint=fingerprint["hashed"],
                           data_bytes=fingerprint["size"])
     provenance.update(samples_requested=args.samples, genes_requested=args.genes, seed=args.seed)
+    if getattr(args, "design_file", None):
+        from .design import read_design_provenance
+
+        made = read_design_provenance(args.design_file) or {}
+        provenance.update(design_file=str(Path(args.design_file).resolve()),
+                          design_kind=made.get("kind", "not recorded"))
     return provenance
 
 
@@ -522,6 +530,8 @@ def _provenance_lines(provenance: dict) -> list[str]:
         lines.append(f"random subset: {', '.join(subset)} (seed {provenance.get('seed')})")
     if provenance.get("fitted_at"):
         lines.append(f"fitted at: {provenance['fitted_at']}")
+    if provenance.get("design_file"):
+        lines.append(f"design file: {provenance['design_file']} ({provenance.get('design_kind', 'not recorded')})")
     return lines
 
 

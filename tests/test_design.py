@@ -363,8 +363,12 @@ def test_cli_learns_a_design_a_lab_can_use_end_to_end(tmp_path, capsys, caplog):
                  "--out", str(model), "--quiet"]) == 0
     from csgene.pipeline import CompressedSensing
 
-    np.testing.assert_array_equal(CompressedSensing.load(model).design_, A)
+    loaded = CompressedSensing.load(model)
+    np.testing.assert_array_equal(loaded.design_, A)
+    assert loaded.n_measurements == 8 and loaded.provenance_["design_kind"] == "learned-pools"
     capsys.readouterr()
+    assert main(["info", str(model)]) == 0
+    assert f"design file: {design.resolve()} (learned-pools)" in capsys.readouterr().out
     # applying a log-space design to raw values is allowed but said
     with caplog.at_level("WARNING", logger="csgene"):
         assert main(["simulate", str(path), "--design-file", str(design), "--out", str(tmp_path / "y.csv")]) == 0
