@@ -19,7 +19,7 @@ and the ``snr`` the measurements will have):
     CISI's best of 2,000 random pool designs by simulated recovery on a validation split.
 
 Each learned design is scored under :class:`~csgene.design.prior.DesignPrior`;
-:func:`recovered_fraction` reports the share of profile variance a design recovers under it.
+:meth:`~csgene.design.prior.DesignPrior.recovered_fraction` reports the share of profile variance a design recovers under it.
 """
 
 from __future__ import annotations
@@ -160,11 +160,6 @@ def make_design(kind: str, n_measurements: int, n_genes: int | None = None, rand
     return entry.build(prior, n_measurements, random_state=random_state, **options)
 
 
-def recovered_fraction(A, prior: DesignPrior) -> float:
-    """Share of the profile variance design ``A`` recovers under ``prior`` (0: none, 1: all)."""
-    return prior.recovered_fraction(check_matrix(A, "A"))
-
-
 def _entry(kind: str) -> DesignEntry:
     if kind not in DESIGNS:
         raise InputError(f"unknown design {kind!r}; choose one of {', '.join(DESIGNS)}.")
@@ -184,7 +179,7 @@ def _check_fits(kind: str, n_measurements, n_genes: int) -> None:
 
 __all__ = [
     "DESIGNS", "DesignEntry", "DesignPrior", "make_design", "is_learned", "design_options",
-    "recovered_fraction", "read_design_csv", "read_design_provenance", "write_design_csv", "gaussian_design",
+    "read_design_csv", "read_design_provenance", "write_design_csv", "gaussian_design",
     "gaussian_unit_design", "nonnegative_design", "binary_pool_design", "learned_design",
     "learned_pool_design", "landmark_design", "random_landmark_design", "best_of_random_pools",
 ]

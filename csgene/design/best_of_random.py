@@ -146,11 +146,6 @@ def _pools_design(sets: np.ndarray, d: int) -> np.ndarray:
     return design
 
 
-def _random_pools(d: int, g: int, pools_per_gene: int, cap: int | None, rng) -> np.ndarray:
-    """Each gene in ``pools_per_gene`` distinct random pools, none above ``cap`` genes."""
-    return _pools_design(_random_pool_sets(d, g, pools_per_gene, cap, rng), d)
-
-
 def _identical_set_pairs(sets: np.ndarray, d: int) -> int:
     """Pairs of genes in exactly the same pools, counted from integer keys of their sorted sets."""
     keys = np.zeros(sets.shape[0], dtype=np.int64)
