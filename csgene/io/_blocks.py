@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from csgene_kernels.threads import available_cores
+
 from ..exceptions import InputError
+from ._chunks import direct_chunk_filter, read_samples
 from ._common import check_path_exists
 from ._hdf5 import Archs4Source, is_anndata, load_oriented, open_hdf5
 
@@ -44,6 +47,9 @@ class BlockReader(Archs4Source):
         self.sample_axis = self.layout_info.sample_axis
         self.n_samples = self.dataset.shape[self.sample_axis]
         self.n_genes = self.dataset.shape[1 - self.sample_axis]
+        #: "deflate"/"none" when chunks are inflated in parallel here (None: HDF5 reads them)
+        self.direct_filter = direct_chunk_filter(self.dataset)
+        self.threads = available_cores()
 
     @property
     def sample_chunk(self) -> int:
@@ -52,7 +58,13 @@ class BlockReader(Archs4Source):
         return 1 if chunks is None else int(chunks[self.sample_axis])
 
     def read(self, start: int, stop: int, dtype=np.float32) -> np.ndarray:
-        """Samples ``[start, stop)`` as a C-contiguous (stop - start, n_genes) array."""
+        """Samples ``[start, stop)`` as a C-contiguous (stop - start, n_genes) array.
+
+        Gzip-compressed chunked files are inflated on ``threads`` threads (:mod:`csgene.io._chunks`).
+        """
+        if self.direct_filter is not None and self.threads > 1:
+            return read_samples(self.dataset, self.sample_axis, start, stop, dtype, threads=self.threads,
+                                kind=self.direct_filter)
         return load_oriented(self.dataset, self.sample_axis, np.arange(start, stop), None, dtype)
 
     def __enter__(self):
