@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -75,13 +76,23 @@ class PassJob:
 
 
 class LocalExecutor:
-    """Runs the blocks of a pass in this process, one after another."""
+    """Runs the blocks of a pass in this process, one after another, reading the next block ahead.
+
+    While the task works on block i, a background thread reads and preprocesses block i + 1
+    (HDF5 reading and inflating release the GIL), so at most two blocks are held at once.
+    """
 
     def results(self, job: PassJob, blocks, inputs):
         """Yield each block's result, in block order (``inputs``: an iterator, one item per block)."""
-        with BlockReader(job.path) as reader:
-            for (start, stop), extra in zip(blocks, inputs):
-                yield job.run(start, stop, extra, reader=reader)
+        blocks = list(blocks)
+        with BlockReader(job.path) as reader, ThreadPoolExecutor(max_workers=1) as reading:
+            ahead = reading.submit(job.block, reader, *blocks[0]) if blocks else None
+            for i, ((start, stop), extra) in enumerate(zip(blocks, inputs)):
+                X = ahead.result()
+                if i + 1 < len(blocks):
+                    ahead = reading.submit(job.block, reader, *blocks[i + 1])
+                yield job.task(X, start, stop, extra)
+                del X
 
 
 class OrderedReduction:

@@ -105,11 +105,28 @@ class MeansTask(CodesInput):
         self.how = {s.name: "sum" for s in sketches}
 
     def __call__(self, X, start, stop, inputs):
-        return {s.name: block_rows(X, start, stop, inputs, s, self.components).sum(axis=0) for s in self.sketches}
+        out = {}
+        for s in self.sketches:
+            rows = slice(None) if s.rows is None else s.rows[start:stop]
+            total = X[rows].sum(axis=0, dtype=np.float64)  # a basic slice: no copy of the block
+            if s.residual:
+                indices, values = inputs
+                codes = codes_to_dense(indices[rows], values[rows], self.components.shape[0])
+                total -= codes.sum(axis=0, dtype=np.float64) @ self.components
+            if s.mean is not None:
+                total -= len(X[rows]) * s.mean
+            out[s.name] = total
+        return out
 
 
 class SketchTask(CodesInput):
-    """One subspace-iteration pass: ``Z = Σ Rᵀ (R Q)`` per sketch (and, first, per-gene Σ R²)."""
+    """One subspace-iteration pass: ``Z = Σ Rᵀ (R Q)`` per sketch (and, first, per-gene Σ R²).
+
+    After the first pass no residual or centred copy of the block is made: with ``R = D (X − C U
+    − 1μᵀ)`` (D the sketch's row mask, C the block's codes), ``P = R Q = D (X Q − C (U Q) − 1 μᵀQ)``
+    and ``Rᵀ P = Xᵀ P − Uᵀ (Cᵀ P) − μ (1ᵀ P)``, and every sketch's ``X Q`` and ``Xᵀ P`` are two
+    products with the block in its own dtype (float32 blocks: float32 products, float64 sums).
+    """
 
     def __init__(self, sketches, bases, components=None, indices=None, values=None, first=False):
         super().__init__(indices, values)
@@ -122,12 +139,40 @@ class SketchTask(CodesInput):
             self.how.update({f"{s.name}/sq": "sum" for s in sketches})
 
     def __call__(self, X, start, stop, inputs):
-        out = {}
-        for s in self.sketches:
-            R = block_rows(X, start, stop, inputs, s, self.components)
-            out[f"{s.name}/Z"] = R.T @ (R @ self.bases[s.name])
-            if self.first:
+        if self.first:  # the per-gene sums of squares need the rows themselves
+            out = {}
+            for s in self.sketches:
+                R = block_rows(X, start, stop, inputs, s, self.components)
+                out[f"{s.name}/Z"] = R.T @ (R @ self.bases[s.name])
                 out[f"{s.name}/sq"] = np.einsum("ij,ij->j", R, R)
+            return out
+        dtype = X.dtype
+        bases = [self.bases[s.name] for s in self.sketches]
+        Q = np.concatenate(bases, axis=1).astype(dtype, copy=False)
+        edges = np.cumsum([0] + [b.shape[1] for b in bases])
+        codes = U = None
+        if any(s.residual for s in self.sketches):
+            indices, values = inputs
+            codes = codes_to_dense(indices, values, self.components.shape[0]).astype(dtype, copy=False)
+            U = self.components.astype(dtype, copy=False)
+        P = X @ Q
+        for i, s in enumerate(self.sketches):
+            part = P[:, edges[i]:edges[i + 1]]
+            if s.residual:
+                part -= codes @ (U @ Q[:, edges[i]:edges[i + 1]])
+            if s.mean is not None:
+                part -= (s.mean @ bases[i]).astype(dtype)
+            if s.rows is not None:
+                part[~s.rows[start:stop]] = 0
+        Z = X.T @ P
+        out = {}
+        for i, s in enumerate(self.sketches):
+            part, z = P[:, edges[i]:edges[i + 1]], Z[:, edges[i]:edges[i + 1]].astype(np.float64)
+            if s.residual:
+                z -= U.T.astype(np.float64) @ (codes.T @ part).astype(np.float64)
+            if s.mean is not None:
+                z -= np.outer(s.mean, part.sum(axis=0, dtype=np.float64))
+            out[f"{s.name}/Z"] = z
         return out
 
 
