@@ -299,8 +299,9 @@ def _out_of_core_flags(parser) -> None:
 
     group = parser.add_argument_group(
         "out of core (HDF5 files larger than memory; automatic when the matrix exceeds half the free memory)",
-        f"methods: {', '.join(STREAMED_METHODS)}. Blocks of samples are streamed pass by pass; a checkpoint "
-        f"after each pass lets the same command resume after a kill.")
+        f"methods: {', '.join(STREAMED_METHODS)} (snmf out of core is SparseNMF(solver='bcd'), one pass per "
+        f"outer iteration, instead of the in-memory multiplicative updates). Blocks of samples are streamed "
+        f"pass by pass; a checkpoint after each pass lets the same command resume after a kill.")
     group.add_argument("--out-of-core", action="store_true", help="stream the file in blocks of samples")
     group.add_argument("--block-size", type=int, help="samples per block (implies --out-of-core; default ~256 MB)")
     group.add_argument("--passes", type=int, default=4,

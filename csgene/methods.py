@@ -125,10 +125,15 @@ def _ksvd(*, n_modules, sparsity, random_state, device, **options):
     return _dictionary("ksvd", learner, sparsity, device, options)
 
 
+#: ``snmf`` options that go to its :class:`~csgene.dictionary.SparseNMF` (the rest to the method).
+SNMF_LEARNER_OPTIONS = ("solver", "l1_activities", "l1_components", "max_iter", "tol")
+
+
 def _snmf(*, n_modules, sparsity, random_state, device, **options):
     from .dictionary import SparseNMF
 
-    learner = SparseNMF(n_modules, random_state=random_state, device=device)
+    learner_options = {k: options.pop(k) for k in SNMF_LEARNER_OPTIONS if k in options}
+    learner = SparseNMF(n_modules, random_state=random_state, device=device, **learner_options)
     return _dictionary("snmf", learner, sparsity, device, options)
 
 

@@ -96,7 +96,8 @@ class CompressedSensing(TransformerMixin, BaseEstimator):
     method_options : dict, optional
         Extra constructor arguments: the neural model's, e.g. ``{"max_epochs": 20}`` for ``"mlp"``
         or ``{"latent_dim": 10, "n_restarts": 5}`` for ``"vae"``; for the dictionary methods,
-        :class:`DictionaryMethod`'s (``decoder``, ``ridge``, ...); for ridge and gaussian, their
+        :class:`DictionaryMethod`'s (``decoder``, ``ridge``, ...), and for ``"snmf"`` also its learner's
+        ``solver``, ``l1_activities``, ``l1_components``, ``max_iter``, ``tol``; for ridge and gaussian, their
         baseline's. Plain values only: they are saved with the model.
     design_options : dict, optional
         Options of the design kind, e.g. ``{"pools_per_gene": 2, "max_genes_per_pool": 80}``

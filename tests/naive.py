@@ -9,6 +9,8 @@ float64 from scratch.
 - :func:`nnlasso`, :func:`nnlasso_objective`, :func:`nnlasso_constrained`: nonnegative lasso,
   penalised and error-constrained.
 - :func:`nmf_mu`, :func:`nmf_objective`: multiplicative-update NMF with L1 penalties.
+- :func:`project_nonnegative_ball`, :func:`snmf_modules_pg`: sparse NMF's H-step (modules in the
+  nonnegative unit ball) by projected gradient.
 - :func:`reconstruct`: sparse codes times modules.
 - :func:`ksvd_sweep`: one K-SVD atom sweep.
 - :func:`effective_size`, :func:`smaf_u_step`, :func:`smaf_w_step`, :func:`smaf`: SMAF (Cleary et
@@ -157,6 +159,26 @@ def nmf_mu(X, W, H, l1_W, l1_H, n_iter):
         W *= (X @ H.T) / np.maximum(W @ (H @ H.T) + l1_W, DENOMINATOR_FLOOR)
         H *= (W.T @ X) / np.maximum((W.T @ W) @ H + l1_H, DENOMINATOR_FLOOR)
     return W, H
+
+
+def project_nonnegative_ball(H):
+    """Each row of H projected onto {h >= 0, ‖h‖ <= 1}: clip, then shrink rows longer than 1."""
+    H = np.maximum(np.asarray(H, dtype=np.float64), 0.0)
+    norms = np.linalg.norm(H, axis=1, keepdims=True)
+    return H / np.maximum(norms, 1.0)
+
+
+def snmf_modules_pg(gram, cov, H, l1, n_iter=20000):
+    """``min ½⟨A, H Hᵀ⟩ − ⟨B, Hᵀ⟩ + l1·ΣH`` over rows of H in the nonnegative unit ball.
+
+    Plain projected gradient with step 1/‖A‖₂ (A = gram, B = cov of shape (n_genes, m)), from H.
+    """
+    A, B = np.asarray(gram, dtype=np.float64), np.asarray(cov, dtype=np.float64)
+    H = project_nonnegative_ball(H)
+    step = 1.0 / np.linalg.norm(A, 2)
+    for _ in range(n_iter):
+        H = project_nonnegative_ball(H - step * (A @ H - B.T + l1))
+    return H
 
 
 # ----------------------------------------------------------------------------- reconstruction

@@ -13,6 +13,8 @@ from csgene.dictionary import KSVD, SMAF, SparseNMF, SVDDictionary, TopKSVD, mat
 from csgene.dictionary._base import unit_rows
 from csgene.dictionary.ksvd import update_atoms
 from csgene.dictionary.smaf import effective_size, update_activities, update_modules
+from csgene.dictionary import snmf_bcd
+from csgene_kernels.nmf import nmf_init
 from csgene.exceptions import InputError
 from csgene_kernels.testing import make_sparse_problem
 
@@ -188,6 +190,87 @@ def test_snmf_transform_matches_scipy_and_sklearn(easy_problem, l1):
         assert codes[i].min() >= 0
         assert objective(codes[i]) <= objective(expected) + 1e-9 * np.sum(X[i] ** 2)
         np.testing.assert_allclose(codes[i], expected, atol=1e-4 * max(1.0, expected.max()))
+
+
+def _random_sums(rng, n=40, m=6, g=25):
+    W = rng.random((n, m)) * (rng.random((n, m)) < 0.6)
+    X = rng.random((n, g)) * 3
+    return W.T @ W, X.T @ W, X, W
+
+
+@pytest.mark.parametrize("l1", [0.0, 0.3])
+def test_snmf_module_step_matches_projected_gradient(rng, l1):
+    gram, cov, _, _ = _random_sums(rng)
+    H0 = snmf_bcd.initial_modules(1.0, cov.shape[0], gram.shape[0], 0, np.float64)
+    H, n_sweeps = snmf_bcd.update_modules(gram, cov, H0, l1=l1, max_sweeps=5000, tol=1e-13)
+    assert n_sweeps < 5000
+    expected = naive.snmf_modules_pg(gram, cov, H0, l1)
+    np.testing.assert_allclose(H, expected, atol=1e-8)
+    assert H.min() >= 0 and np.all(np.linalg.norm(H, axis=1) <= 1 + 1e-12)
+    # KKT of the constrained problem, per module: the gradient G = A H − Bᵀ + l1 plus μ_j h_j
+    # (μ_j >= 0, zero unless ‖h_j‖ = 1) is >= 0, and zero where h_j > 0.
+    grad = gram @ H - cov.T + l1
+    for j in range(H.shape[0]):
+        on = H[j] > 0
+        mu = -grad[j, on] @ H[j, on] / (H[j, on] @ H[j, on])
+        assert mu >= -1e-8
+        np.testing.assert_allclose(grad[j, on] + mu * H[j, on], 0, atol=1e-7)
+        assert np.all(grad[j, ~on] >= -1e-7)
+
+
+def test_snmf_module_step_keeps_unused_modules_and_never_increases_the_objective(rng):
+    gram, cov, X, W = _random_sums(rng)
+    W[:, 2] = 0
+    gram, cov = W.T @ W, X.T @ W
+    H0 = snmf_bcd.initial_modules(1.0, X.shape[1], W.shape[1], 1, np.float64)
+    H, _ = snmf_bcd.update_modules(gram, cov, H0, l1=0.1, max_sweeps=1)
+    np.testing.assert_array_equal(H[2], H0[2])
+    before = naive.nmf_objective(X, W, H0, 0.0, 0.1)
+    assert naive.nmf_objective(X, W, H, 0.0, 0.1) <= before
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_snmf_initial_modules_are_nmf_inits_unit_rows(easy_problem, dtype):
+    X = easy_problem.X.clip(0).astype(dtype)
+    H = snmf_bcd.initial_modules(float(X.astype(np.float64).mean()), X.shape[1], 7, 11, dtype)
+    expected = unit_rows(nmf_init(X, 7, random_state=11)[1])[0]
+    assert H.dtype == dtype
+    np.testing.assert_allclose(H, expected, rtol=1e-12 if dtype == np.float64 else 1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_snmf_bcd_objective_never_increases_and_is_the_direct_objective(easy_problem, dtype):
+    X = easy_problem.X.clip(0).astype(dtype)
+    # no L1: the final unit-norm rescaling leaves the objective, ½‖X − W H‖², unchanged
+    plain = SparseNMF(12, solver="bcd", l1_activities=0.0, max_iter=8, tol=0.0, random_state=0).fit(X)
+    direct = 0.5 * np.sum((X.astype(np.float64) - plain.activities_ @ plain.components_) ** 2)
+    np.testing.assert_allclose(plain.objective_[-1], direct, rtol=1e-10 if dtype == np.float64 else 1e-4)
+    np.testing.assert_allclose(plain.reconstruction_err_, np.sqrt(2 * direct), rtol=1e-5)
+    assert plain.n_iter_ == len(plain.objective_) == 8
+    sparse = SparseNMF(12, solver="bcd", l1_activities=0.05, l1_components=0.01, max_iter=15, tol=0.0,
+                       random_state=0).fit(X)
+    for fitted in (plain, sparse):
+        assert np.all(np.diff(fitted.objective_) <= 1e-12 * fitted.objective_[:-1])
+        assert fitted.components_.dtype == dtype and fitted.activities_.dtype == dtype
+        assert fitted.components_.min() >= 0 and fitted.activities_.min() >= 0
+        norms = np.linalg.norm(fitted.components_, axis=1)
+        np.testing.assert_allclose(norms[norms > 0], 1.0, rtol=1e-5)
+    # deterministic: a fit stopped earlier records the same objectives up to there
+    shorter = SparseNMF(12, solver="bcd", l1_activities=0.05, l1_components=0.01, max_iter=10, tol=0.0,
+                        random_state=0).fit(X)
+    np.testing.assert_array_equal(shorter.objective_, sparse.objective_[:10])
+    # the penalised objective of the fitted (rescaled) pair is no worse than the first iterate's
+    assert naive.nmf_objective(X, sparse.activities_, sparse.components_, 0.05, 0.01) < sparse.objective_[0]
+
+
+def test_snmf_bcd_stops_on_tol_and_refuses_unknown_solver(easy_problem):
+    X = easy_problem.X.clip(0)
+    fitted = SparseNMF(8, solver="bcd", tol=1e-2, random_state=0).fit(X)
+    assert fitted.n_iter_ < 20
+    decrease = -np.diff(fitted.objective_)
+    assert decrease[-1] <= 1e-2 * fitted.objective_[-2] and np.all(decrease[:-1] > 1e-2 * fitted.objective_[:-2])
+    with pytest.raises(InputError, match="solver"):
+        SparseNMF(8, solver="als").fit(X)
 
 
 # ------------------------------------------------------------------------------------------

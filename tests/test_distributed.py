@@ -77,7 +77,8 @@ def test_missing_dask_names_the_extra(monkeypatch, setup):
     assert optional.EXTRAS["distributed"] == "dask"
 
 
-def test_out_of_core_fit_on_dask_equals_one_process(client, tmp_path):
+@pytest.mark.parametrize("method", ["smaf", "snmf"])
+def test_out_of_core_fit_on_dask_equals_one_process(client, tmp_path, method):
     import numpy as np
 
     from csgene.datasets import make_expression
@@ -85,7 +86,7 @@ def test_out_of_core_fit_on_dask_equals_one_process(client, tmp_path):
 
     d = make_expression(n_samples=60, n_genes=30, n_modules=5, random_state=2)
     path = write_gen2(tmp_path / "train.h5", d.counts, d.gene_names, [f"s{i}" for i in range(60)])
-    kwargs = dict(method="smaf", n_measurements=10, n_modules=20, sparsity=4, random_state=1, block_size=9,
+    kwargs = dict(method=method, n_measurements=10, n_modules=20, sparsity=4, random_state=1, block_size=9,
                   progress=False)
     local = fit_file(path, **kwargs)
     remote = csdist.fit_file(client, path, max_in_flight=3, **kwargs)  # few in flight: results arrive out of order

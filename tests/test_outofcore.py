@@ -20,6 +20,8 @@ RTOL = 1e-9
 #: small and fast: 20 modules (so every sketch covers all 30 genes: exact), SMAF's 10 iterations
 COMMON = dict(n_measurements=12, n_modules=20, sparsity=5, random_state=3)
 SMAF_OPTIONS = {}
+#: sparse NMF's out-of-core solver, asked for explicitly in memory
+SNMF_OPTIONS = {"solver": "bcd"}
 
 
 class Kill(Exception):
@@ -73,6 +75,54 @@ def test_smaf_out_of_core_equals_in_memory(data, method):
     np.testing.assert_allclose(learned.activity_sizes_, expected.activity_sizes_, rtol=RTOL)
     Y = ref.measure(X[:15], snr=5, random_state=1)
     np.testing.assert_allclose(got.recover(Y), ref.recover(Y), rtol=1e-7, atol=1e-9)
+
+
+def test_snmf_out_of_core_equals_in_memory_bcd(data):
+    _, gen2, _, X, genes = data
+    ref = in_memory(X, genes, "snmf", **SNMF_OPTIONS)
+    got = fit_file(gen2, method="snmf", block_size=7, progress=False, **COMMON)  # bcd without asking
+    assert got.method_options == SNMF_OPTIONS
+    assert_same_model(ref, got)
+    learned, expected = got.method_.learner, ref.method_.learner
+    assert learned.solver == "bcd" and learned.n_iter_ == expected.n_iter_
+    np.testing.assert_allclose(learned.objective_, expected.objective_, rtol=RTOL)
+    np.testing.assert_allclose(learned.reconstruction_err_, expected.reconstruction_err_, rtol=1e-7)
+    Y = ref.measure(X[:15], snr=5, random_state=1)
+    np.testing.assert_allclose(got.recover(Y), ref.recover(Y), rtol=1e-7, atol=1e-9)
+
+
+def test_snmf_out_of_core_refuses_mu_and_float32_matches(data):
+    _, gen2, _, X, genes = data
+    with pytest.raises(InputError, match="solver='bcd'.*method option"):
+        fit_file(gen2, method="snmf", method_options={"solver": "mu"}, progress=False, **COMMON)
+    ref = in_memory(X.astype(np.float32), genes, "snmf", **SNMF_OPTIONS)
+    got = fit_file(gen2, method="snmf", block_size=9, dtype="float32", progress=False, **COMMON)
+    assert got.method_.components_.dtype == np.float32
+    np.testing.assert_allclose(got.method_.components_, ref.method_.components_, atol=1e-4)
+    np.testing.assert_allclose(got.method_.learner.objective_, ref.method_.learner.objective_, rtol=1e-5)
+
+
+def test_killed_snmf_fit_resumes_to_the_identical_model(data, tmp_path):
+    _, gen2, _, _, _ = data
+    kwargs = dict(method="snmf", block_size=13, progress=False, **COMMON)
+    clean = fit_file(gen2, **kwargs)
+    checkpoint = tmp_path / "fit.ckpt.npz"
+
+    def kill_after(step):
+        if step == "snmf/pass2":
+            with np.load(checkpoint) as saved:  # one W and one H kept, the superseded ones dropped
+                assert sorted(k for k in saved.files if k.endswith(("/W", "/H"))) == ["snmf/pass2/H", "snmf/pass2/W"]
+            raise Kill(step)
+
+    with pytest.raises(Kill):
+        fit_file(gen2, checkpoint=checkpoint, on_step=kill_after, **kwargs)
+    ran = []
+    resumed = fit_file(gen2, checkpoint=checkpoint, on_step=ran.append, **kwargs)
+    assert ran[0] == "snmf/pass3"
+    a, b = clean.method_.get_state(), resumed.method_.get_state()
+    for key in a:
+        assert np.array_equal(np.asarray(a[key]), np.asarray(b[key])), key
+    np.testing.assert_array_equal(clean.method_.learner.objective_, resumed.method_.learner.objective_)
 
 
 @pytest.mark.parametrize("method,options", [("svd", {}), ("gaussian", {"estimator": "pca"})])

@@ -26,6 +26,7 @@ from csgene.pipeline import CompressedSensing
 ESTIMATORS = [
     SMAF(3, sparsity=1, max_iter=2, random_state=0),
     SparseNMF(3, max_iter=20, random_state=0),
+    SparseNMF(3, solver="bcd", max_iter=5, random_state=0),
     KSVD(3, sparsity=1, max_iter=2, random_state=0),
     SVDDictionary(3, random_state=0),
     TopKSVD(2, random_state=0),

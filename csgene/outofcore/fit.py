@@ -15,7 +15,7 @@ import numpy as np
 from .._random import check_random_state
 from ..baselines import GaussianPrior
 from ..bayesian_pursuit import activity_prior_from_sums
-from ..dictionary import SMAF, SVDDictionary
+from ..dictionary import SMAF, SparseNMF, SVDDictionary
 from ..dictionary_method import DictionaryMethod
 from ..exceptions import InputError
 from ..preprocess import Identity, Log1p, Log1pCPM, MinMaxScaler
@@ -23,9 +23,12 @@ from . import lowrank
 from ._passes import BlockStream, Checkpoint, fingerprint
 from .lowrank import BackgroundPlan, CombinedTask, MeansTask, ProjectionTask, Sketch, sketch_passes
 from .smaf import dense_chunks, fit_smaf
+from .snmf import fit_snmf
 
 #: methods :func:`fit_file` fits out of core
-STREAMED_METHODS = ("svd", "gaussian", "smaf", "smaf-centered", "smaf-reference")
+STREAMED_METHODS = ("svd", "gaussian", "snmf", "smaf", "smaf-centered", "smaf-reference")
+#: the SparseNMF solver an out-of-core ``snmf`` fit uses (one pass per outer iteration)
+STREAMED_SNMF_SOLVER = "bcd"
 #: seed of the backgrounds' held-out split (ModulePrior's random_state)
 PRIOR_SPLIT_SEED = 0
 
@@ -192,8 +195,9 @@ def _fit_dictionary(method: DictionaryMethod, stream, checkpoint, moments, n_pas
         raise InputError(f"out of core, decoder={method.decoder!r} with shrink=True is not supported (its "
                          f"activity variances need another pass); use the default decoder, or shrink=False.")
     signal_power = float(moments["sumsq"].sum()) / (n * g)
-    if isinstance(learner, SMAF):
-        codes = fit_smaf(learner, stream, checkpoint, moments)
+    if isinstance(learner, (SMAF, SparseNMF)):
+        fit = fit_smaf if isinstance(learner, SMAF) else fit_snmf
+        codes = fit(learner, stream, checkpoint, moments)
         method.adopt_learner(signal_power)
         if decoder != "bayes":
             return
@@ -267,18 +271,21 @@ def fit_file(path, *, method="smaf", n_measurements=100, design="gaussian", prep
              executor=None, on_step=None):
     """Fit a model from an ARCHS4-layout HDF5 file, reading one block of samples at a time.
 
-    Memory is bounded by the block and the model (plus n_samples × k sparse codes for SMAF),
-    not by the number of samples. The model is a normal
+    Memory is bounded by the block and the model (plus n_samples × k sparse codes for SMAF,
+    n_samples × n_modules activities for snmf), not otherwise by the number of samples. The model is a normal
     :class:`~csgene.pipeline.CompressedSensing` (save it, ``csgene recover`` with it).
 
     Parameters
     ----------
     path : str or path-like
         ARCHS4 HDF5, generation 1 or 2 (or a csgene HDF5 output); every sample is used.
-    method : {"svd", "gaussian", "smaf", "smaf-centered", "smaf-reference"}
+    method : {"svd", "gaussian", "snmf", "smaf", "smaf-centered", "smaf-reference"}
     n_measurements, design, preprocess, n_modules, sparsity, snr, random_state, device, method_options
         As in :class:`~csgene.pipeline.CompressedSensing`. ``preprocess`` may be ``"log1p"``,
-        ``"log1p-cpm"``, ``"minmax"``, ``"none"`` or chains of them (not ``"clip"``).
+        ``"log1p-cpm"``, ``"minmax"``, ``"none"`` or chains of them (not ``"clip"``). ``snmf`` is
+        fitted with ``SparseNMF(solver="bcd")`` (one pass per outer iteration): its
+        ``method_options`` get ``solver="bcd"`` unless they name it, and ``solver="mu"`` (200
+        passes) is refused.
     block_size : int, optional
         Samples per block (default: about 256 MB of float32).
     dtype : {"float64", "float32"}
@@ -307,7 +314,8 @@ def fit_file(path, *, method="smaf", n_measurements=100, design="gaussian", prep
     Notes
     -----
     Equal to the in-memory fit up to summation order for the preprocessing, the design, SMAF
-    (modules, k, λ₂ history) and the decoder priors' means and activity statistics; the SVD
+    (modules, k, λ₂ history), sparse NMF with ``solver="bcd"`` (modules, objective) and the
+    decoder priors' means and activity statistics; the SVD
     dictionary and the Gaussian backgrounds' eigenvectors come from subspace iteration
     (exact when the sketch covers every gene). The ``gaussian`` method's covariance is the
     closed-form low-rank-plus-diagonal fit of :func:`csgene.lowrank.fit_background` (its rank
@@ -322,6 +330,14 @@ def fit_file(path, *, method="smaf", n_measurements=100, design="gaussian", prep
     if not isinstance(design, str):
         raise InputError("out of core, design must be a design kind (e.g. 'gaussian'); pass a design file's "
                          "matrix to an in-memory fit instead.")
+    if method == "snmf":
+        method_options = dict(method_options or {})
+        solver = method_options.setdefault("solver", STREAMED_SNMF_SOLVER)
+        if solver != STREAMED_SNMF_SOLVER:
+            raise InputError(f"out of core, snmf is fitted with solver={STREAMED_SNMF_SOLVER!r} (one pass over the "
+                             f"file per outer iteration); solver={solver!r} would read the file once per update "
+                             f"sweep (200 by default). Drop the 'solver' method option (or set it to "
+                             f"{STREAMED_SNMF_SOLVER!r}), or fit in memory.")
     n_passes = int(n_passes)
     if n_passes < 1:
         raise InputError(f"n_passes must be >= 1, got {n_passes}.")
