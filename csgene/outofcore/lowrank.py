@@ -70,15 +70,15 @@ class Sketch:
 
 
 def block_rows(X, start, stop, inputs, sketch: Sketch, components) -> np.ndarray:
-    """The rows of a block that ``sketch`` counts, as float64, residual and centred as it says."""
-    R = np.asarray(X, dtype=np.float64)
+    """The rows of a block that ``sketch`` counts, in the block's dtype, residual and centred as it says."""
+    rows = slice(None) if sketch.rows is None else sketch.rows[start:stop]
+    R = X[rows]
     if sketch.residual:
         indices, values = inputs
-        R = R - codes_to_dense(indices, values, components.shape[0]).astype(np.float64) @ components
-    if sketch.rows is not None:
-        R = R[sketch.rows[start:stop]]
+        codes = codes_to_dense(indices[rows], values[rows], components.shape[0])
+        R = R - (codes.astype(np.float64) @ components).astype(X.dtype)
     if sketch.mean is not None:
-        R = R - sketch.mean
+        R = R - sketch.mean.astype(X.dtype)
     return R
 
 
@@ -143,8 +143,8 @@ class SketchTask(CodesInput):
             out = {}
             for s in self.sketches:
                 R = block_rows(X, start, stop, inputs, s, self.components)
-                out[f"{s.name}/Z"] = R.T @ (R @ self.bases[s.name])
-                out[f"{s.name}/sq"] = np.einsum("ij,ij->j", R, R)
+                out[f"{s.name}/Z"] = R.T @ (R @ self.bases[s.name].astype(R.dtype))
+                out[f"{s.name}/sq"] = np.einsum("ij,ij->j", R, R, dtype=np.float64)
             return out
         dtype = X.dtype
         bases = [self.bases[s.name] for s in self.sketches]
@@ -192,9 +192,9 @@ class ProjectionTask(CodesInput):
         out = {}
         for s in self.sketches:
             R = block_rows(X, start, stop, inputs, s, self.components)
-            proj = R @ self.vectors[s.name].T
-            out[f"{s.name}/proj_sq"] = np.einsum("ij,ij->j", proj, proj)
-            out[f"{s.name}/sq"] = np.einsum("ij,ij->", R, R)
+            proj = R @ self.vectors[s.name].T.astype(R.dtype)
+            out[f"{s.name}/proj_sq"] = np.einsum("ij,ij->j", proj, proj, dtype=np.float64)
+            out[f"{s.name}/sq"] = np.einsum("ij,ij->", R, R, dtype=np.float64)
         return out
 
 
