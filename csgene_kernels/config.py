@@ -30,6 +30,18 @@ LAM_MIN_RATIO = 1e-6
 #: Factor by which λ falls while no feasible solution has been found.
 DESCENT_FACTOR = 0.1
 
+#: Coordinate sweeps of one penalised solve before face steps may start (a target that converges
+#: within them is solved by plain coordinate descent, as the CUDA twin does).
+FACE_STEP_AFTER = 10
+
+#: Fewest sweeps between two face steps; more when the support is large (a face step costs about
+#: ``n_active² / 3`` multiply-adds per coordinate of a sweep's ``n_active · m``).
+FACE_STEP_EVERY = 2
+
+#: A face step is abandoned when a Cholesky pivot falls below this fraction of its diagonal
+#: entry (a singular or nearly singular Gram on the support).
+FACE_STEP_PIVOT_TOL = 1e-10
+
 # -- NMF ------------------------------------------------------------------------------------
 
 #: Iterations between objective evaluations (and convergence checks), as in scikit-learn.

@@ -157,6 +157,58 @@ def test_identical_with_one_and_two_threads(dtype):
         np.testing.assert_array_equal(a, b)
 
 
+def _random_activities_problem(n_samples, m, n_targets, seed, dtype=np.float64):
+    """SMAF's first U-step: uniform random activities (a Gram with one huge eigenvalue, so plain
+    coordinate descent needs hundreds of sweeps) and nonnegative sparse targets."""
+    rng = np.random.default_rng(seed)
+    W = rng.random((n_samples, m))
+    X = np.maximum(rng.standard_normal((n_samples, n_targets)), 0.0) * (rng.random((n_samples, n_targets)) < 0.3)
+    return W.astype(dtype), X.astype(dtype)
+
+
+@pytest.mark.parametrize("lam_ratio", [1e-6, 1e-2])
+def test_face_steps_solve_ill_conditioned_problems(lam_ratio):
+    """Face steps (after FACE_STEP_AFTER sweeps) reach scikit-learn's optimum in few sweeps where
+    coordinate descent alone ran into max_iter (1000 sweeps, mean 716 on the benchmark's first U-step)."""
+    W, X = _random_activities_problem(200, 60, 16, seed=11)
+    lam = lam_ratio * _lam_max(W, X)
+    coef, n_iter = nnlasso(W, X, lam, tol=1e-12, max_iter=1000)
+    assert np.all(n_iter < 200), n_iter
+    for t in range(X.shape[1]):
+        ours = naive.nnlasso_objective(W, X[:, t], coef[t], lam[t])
+        ref = naive.nnlasso_objective(W, X[:, t], naive.nnlasso(W, X[:, t], lam[t]), lam[t])
+        assert ours <= ref + 1e-10 * np.sum(X[:, t] ** 2)
+    if lam_ratio < 1e-3:  # next to nonnegative least squares
+        for t in range(X.shape[1]):
+            assert np.sum((X[:, t] - W @ coef[t]) ** 2) == pytest.approx(nnls(W, X[:, t])[1] ** 2, rel=1e-5)
+
+
+def test_face_steps_with_singular_gram():
+    """More modules than samples: G_AA may be singular; the face step must then change nothing
+    and coordinate descent still converges to the reference's objective."""
+    W, X = _random_activities_problem(15, 40, 8, seed=12)
+    lam = 1e-3 * _lam_max(W, X)
+    coef, _ = nnlasso(W, X, lam, tol=1e-10, max_iter=20_000)
+    assert np.all(coef >= 0)
+    for t in range(X.shape[1]):
+        ours = naive.nnlasso_objective(W, X[:, t], coef[t], lam[t])
+        ref = naive.nnlasso_objective(W, X[:, t], naive.nnlasso(W, X[:, t], lam[t]), lam[t])
+        assert ours <= ref + 1e-8 * np.sum(X[:, t] ** 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_face_steps_identical_with_one_and_two_threads(dtype):
+    W, X = _random_activities_problem(120, 50, 2 * TARGETS_PER_BLOCK + 7, seed=13, dtype=dtype)
+    lam = 1e-6 * _lam_max(W, X)
+    eps = 0.5 * np.sum(X.astype(float) ** 2, axis=0)
+    with limit_threads(numba_threads=1):
+        one = nnlasso(W, X, lam, tol=1e-9) + nnlasso_constrained(W, X, eps)
+    with limit_threads(numba_threads=2):
+        two = nnlasso(W, X, lam, tol=1e-9) + nnlasso_constrained(W, X, eps)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_c_and_f_order_inputs_agree():
     W, X = _problem(50, 15, 20, seed=11)
     lam = 0.05 * _lam_max(W, X)
