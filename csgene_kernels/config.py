@@ -38,6 +38,10 @@ FACE_STEP_AFTER = 10
 #: ``n_active² / 3`` multiply-adds per coordinate of a sweep's ``n_active · m``).
 FACE_STEP_EVERY = 2
 
+#: Most coordinates a face step may drop (each drop is one more Cholesky solve on the smaller
+#: support, as in Lawson and Hanson's NNLS).
+FACE_STEP_DROPS = 50
+
 #: A face step is abandoned when a Cholesky pivot falls below this fraction of its diagonal
 #: entry (a singular or nearly singular Gram on the support).
 FACE_STEP_PIVOT_TOL = 1e-10

@@ -36,6 +36,7 @@ from .config import (
     DESCENT_FACTOR,
     FACE_STEP_AFTER,
     FACE_STEP_EVERY,
+    FACE_STEP_DROPS,
     FACE_STEP_PIVOT_TOL,
     FASTMATH,
     LAM_MIN_RATIO,
@@ -119,7 +120,7 @@ def _squared_residual(cov_t, x_sq_norm, u, q):
 @numba.njit(cache=CACHE, fastmath=_FASTMATH)
 def _face_step(gram, cov_t, lam, u, q):
     """Move ``u`` towards the minimiser of the objective on its current support; returns
-    ``(applied, n_active)``.
+    ``(applied, n_active, blocked)`` (blocked: a coordinate left the support).
 
     On the face ``{u_j = 0 off the support A}`` the objective is the quadratic
     ``½uᵀGu − (c − λ)ᵀu``, minimised by ``z = G_AA⁻¹ (c_A − λ)`` (Cholesky in float64). ``u``
@@ -136,7 +137,7 @@ def _face_step(gram, cov_t, lam, u, q):
         if u[j] > 0.0:
             n_act += 1
     if n_act == 0:
-        return False, 0
+        return False, 0, False
     active = np.empty(n_act, dtype=np.int64)
     n_act = 0
     for j in range(m):
@@ -154,7 +155,7 @@ def _face_step(gram, cov_t, lam, u, q):
             if b < a:
                 chol[a, b] = acc / chol[b, b]
             elif acc <= FACE_STEP_PIVOT_TOL * float(row[active[a]]):
-                return False, n_act
+                return False, n_act, False
             else:
                 chol[a, a] = math.sqrt(acc)
     for a in range(n_act):  # forward, then backward substitution
@@ -205,8 +206,8 @@ def _face_step(gram, cov_t, lam, u, q):
             u[active[a]] = u_old[a]
         for i in range(m):
             q[i] = q_old[i]
-        return False, n_act
-    return True, n_act
+        return False, n_act, False
+    return True, n_act, blocking >= 0
 
 
 @numba.njit(cache=CACHE, fastmath=_FASTMATH)
@@ -214,8 +215,10 @@ def _solve_target(gram, cov_t, x_sq_norm, lam, u, q, max_iter, tol):
     """Coordinate descent from the consistent state in ``u``/``q``; returns the sweeps run.
 
     After ``FACE_STEP_AFTER`` sweeps, a sweep that left the support unchanged is followed by a
-    :func:`_face_step` (at most one every ``max(FACE_STEP_EVERY, n_active² / 3m)`` sweeps, so
-    they cost at most about as much as the sweeps between them), then the gap is checked again.
+    :func:`_face_step`, repeated on the smaller face while a coordinate leaves the support (at
+    most ``FACE_STEP_DROPS`` times), then the gap is checked again. Face steps come at most once
+    every ``max(FACE_STEP_EVERY, n_active² / 3m)`` sweeps, so they cost at most about as much as
+    the sweeps between them.
     """
     m = u.shape[0]
     threshold = tol * x_sq_norm
@@ -242,7 +245,13 @@ def _solve_target(gram, cov_t, x_sq_norm, lam, u, q, max_iter, tol):
             return sweep + 1
         wait -= 1
         if wait <= 0 and not support_changed:
-            applied, n_act = _face_step(gram, cov_t, lam, u, q)
+            # Lawson–Hanson's inner loop: while a step was blocked, solve again on the smaller face
+            applied, n_act, blocked = _face_step(gram, cov_t, lam, u, q)
+            drops = 0
+            while applied and blocked and drops < FACE_STEP_DROPS:
+                more, n_act, blocked = _face_step(gram, cov_t, lam, u, q)
+                blocked = more and blocked
+                drops += 1
             wait = max(FACE_STEP_EVERY, (n_act * n_act) // (3 * m))
             if not applied:
                 wait *= 2
@@ -415,6 +424,45 @@ def _prepare(gram, cov, x_sq_norms, init):
     return gram, cov, x_sq_norms, init
 
 
+@numba.njit(parallel=True, cache=CACHE, fastmath=_FASTMATH)
+def _squared_residuals_kernel(gram, cov, x_sq_norms, coef, out):
+    """``out[t] = ‖x_t‖² − 2 c_tᵀu_t + u_tᵀ G u_t`` over u_t's support; prange over targets."""
+    n_targets, m = coef.shape
+    for t in numba.prange(n_targets):
+        support = np.empty(m, dtype=np.int64)
+        n_act = 0
+        for j in range(m):
+            if coef[t, j] != 0.0:
+                support[n_act] = j
+                n_act += 1
+        linear = 0.0
+        quadratic = 0.0
+        for a in range(n_act):
+            j = support[a]
+            u_j = float(coef[t, j])
+            linear += float(cov[t, j]) * u_j
+            row = gram[j]
+            acc = 0.0
+            for b in range(n_act):
+                acc += float(row[support[b]]) * float(coef[t, support[b]])
+            quadratic += u_j * acc
+        out[t] = x_sq_norms[t] - 2.0 * linear + quadratic
+
+
+def squared_residuals(gram, cov, x_sq_norms, coef):
+    """``‖x_t − W u_t‖²`` per target from Gram quantities, in float64.
+
+    ``gram = WᵀW``, ``cov`` row t = ``Wᵀx_t``, ``coef`` row t = ``u_t`` (as the solvers here
+    return it). Costs n_active² per target (the support is gathered first) instead of the m² of
+    ``coef @ gram``.
+    """
+    coef = np.ascontiguousarray(coef)
+    out = np.empty(coef.shape[0], dtype=np.float64)
+    _squared_residuals_kernel(np.ascontiguousarray(gram, dtype=coef.dtype), np.ascontiguousarray(cov, dtype=coef.dtype),
+                              np.ascontiguousarray(x_sq_norms, dtype=np.float64), coef, out)
+    return out
+
+
 def lambda_floor(cov):
     """λ_max · LAM_MIN_RATIO per target: the smallest λ :func:`nnlasso_constrained_gram` tries.
 
@@ -534,7 +582,7 @@ def _sparse_design_cov(indptr, indices, data, X, cov):
                 cov[start + t, j] = acc[j, t]
 
 
-def _gram_quantities(W, X):
+def gram_quantities(W, X):
     """``WᵀW``, ``XᵀW`` (C order) and the squared column norms of X.
 
     Dense designs go to BLAS. A sparse design (density <= SPARSE_DESIGN_DENSITY, e.g. SMAF's
@@ -576,7 +624,7 @@ def nnlasso(W, X, lam, **kw):
         Row t solves target t (SMAF: X ≈ W U with ``U = coef.T``).
     n_iter : ndarray of shape (n_targets,)
     """
-    gram, cov, x_sq_norms = _gram_quantities(W, X)
+    gram, cov, x_sq_norms = gram_quantities(W, X)
     return nnlasso_gram(gram, cov, x_sq_norms, lam, **kw)
 
 
@@ -586,5 +634,5 @@ def nnlasso_constrained(W, X, eps, **kw):
     Same inputs as :func:`nnlasso` with ``eps`` (allowed squared residual per target) in place
     of ``lam``; ``**kw`` as in :func:`nnlasso_constrained_gram`, whose outputs it returns.
     """
-    gram, cov, x_sq_norms = _gram_quantities(W, X)
+    gram, cov, x_sq_norms = gram_quantities(W, X)
     return nnlasso_constrained_gram(gram, cov, x_sq_norms, eps, **kw)

@@ -12,6 +12,7 @@ from csgene_kernels.nnlasso import (
     nnlasso_constrained,
     nnlasso_constrained_gram,
     nnlasso_gram,
+    squared_residuals,
 )
 from csgene_kernels.threads import limit_threads
 
@@ -237,6 +238,18 @@ def test_sparse_design_products_match_blas(dtype):
         tight = dtype == np.float64
         np.testing.assert_allclose(got, ref, rtol=1e-9 if tight else 2e-3,
                                    atol=1e-10 if tight else 1e-3 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_squared_residuals_match_dense_residuals(dtype):
+    W, X = _problem(50, 20, 9, seed=22, dtype=dtype)
+    coef, _ = nnlasso(W, X, 0.1 * _lam_max(W, X))
+    coef[0] = 0.0  # an empty support: ‖x‖²
+    W64, X64 = W.astype(np.float64), X.astype(np.float64)
+    expected = np.sum((X64 - W64 @ coef.astype(np.float64).T) ** 2, axis=0)
+    got = squared_residuals(W.T @ W, X.T @ W, np.sum(X64**2, axis=0), coef)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, expected, rtol=1e-4 if dtype == np.float32 else 1e-10)
 
 
 def test_gram_entry_point_matches_convenience_wrapper():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import orthogonal_mp_gram
 
-from csgene_kernels.omp import SAMPLES_PER_BLOCK, codes_to_dense, omp, omp_direct, omp_gram
+from csgene_kernels.omp import SAMPLES_PER_BLOCK, code_residuals, codes_to_dense, omp, omp_direct, omp_gram
 from csgene_kernels.testing import make_sparse_problem
 from csgene_kernels.threads import limit_threads
 
@@ -262,3 +262,21 @@ def test_dependent_atoms_skipped_at_large_signal_scale(dtype):
     assert np.all(np.isfinite(values))
     fit = codes_to_dense(indices, values, D.shape[1]) @ D.T
     assert np.max(np.abs(fit - Y)) < (1e-6 if dtype == np.float64 else 1e-2) * np.abs(Y).max()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_code_residuals_match_dense_residuals(dtype):
+    """Gram-quantity residuals of sparse codes (unused slots, a repeated atom) equal ‖Y − W U‖²."""
+    rng = np.random.default_rng(21)
+    U = rng.standard_normal((12, 40)).astype(dtype)
+    Y = rng.standard_normal((30, 40)).astype(dtype)
+    indices = rng.integers(0, 12, size=(30, 4))
+    indices[::3, 3] = -1
+    indices[1, 2] = indices[1, 0]  # a repeated atom is summed, as in codes_to_dense
+    values = rng.standard_normal((30, 4)).astype(dtype)
+    U64, Y64 = U.astype(np.float64), Y.astype(np.float64)
+    dense = codes_to_dense(indices, values, 12).astype(np.float64)
+    expected = np.sum((Y64 - dense @ U64) ** 2, axis=1)
+    got = code_residuals(U @ U.T, Y @ U.T, np.sum(Y64**2, axis=1), indices, values)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, expected, rtol=1e-4 if dtype == np.float32 else 1e-10)

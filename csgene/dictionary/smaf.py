@@ -56,8 +56,9 @@ import numpy as np
 from scipy.stats import entropy
 
 from csgene_kernels.nmf import nmf_init
-from csgene_kernels.nnlasso import lambda_floor
-from csgene_kernels.omp import codes_to_dense
+from csgene_kernels.nnlasso import gram_quantities, lambda_floor
+from csgene_kernels.nnlasso import squared_residuals as _squared_residuals
+from csgene_kernels.omp import code_residuals, codes_to_dense
 
 from .._device import kernels
 from .._progress import report
@@ -126,9 +127,9 @@ def update_modules(X, W, eps, init, *, max_iter, tol, kern=None):
         Genes whose error budget could not be met (the kernel returns its best fit).
     """
     W = np.ascontiguousarray(W, dtype=X.dtype)
-    gram = np.ascontiguousarray(W.T @ W)
-    cov = np.ascontiguousarray(X.T @ W)  # (n_genes, n_modules): row g = Wᵀ x_g
-    x_sq_norms = np.einsum("ij,ij->j", X, X, dtype=np.float64)
+    # WᵀW, XᵀW ((n_genes, n_modules): row g = Wᵀ x_g) and ‖x_g‖²; after the first W-step W is
+    # k-sparse and XᵀW costs nnz(W)·n_genes instead of a dense product
+    gram, cov, x_sq_norms = gram_quantities(W, X)
     return update_modules_from_sums(gram, cov, x_sq_norms, eps, init, max_iter=max_iter, tol=tol, kern=kern)
 
 
@@ -171,10 +172,8 @@ def update_modules_from_sums(gram, cov, x_sq_norms, eps, init, *, max_iter, tol,
 
 
 def squared_residuals(gram, cov, x_sq_norms, coef) -> np.ndarray:
-    """‖x_t − W u_t‖² per target from Gram quantities (float64)."""
-    coef = coef.astype(np.float64)
-    fitted = np.einsum("tj,tj->t", coef @ gram.astype(np.float64), coef)
-    return x_sq_norms - 2.0 * np.einsum("tj,tj->t", cov, coef) + fitted
+    """‖x_t − W u_t‖² per target from Gram quantities (float64; over each u_t's support)."""
+    return _squared_residuals(gram, cov, x_sq_norms, coef)
 
 
 def fit_fraction(X, indices, values, components, x_sq_total, kern=None) -> float:
@@ -187,15 +186,19 @@ def update_activities(X, components, k_max, k_min, min_fit, x_sq_total, kern=Non
     """SMAF W-step: OMP with the sparsest k in [k_min, k_max] whose fit is >= min_fit.
 
     Fit only falls as k falls (OMP with k−1 atoms picks the first k−1 atoms of OMP with k), so
-    the search stops at the first unacceptable k. Returns (indices, values, k, fit).
+    the search stops at the first unacceptable k. The fit of each k comes from Gram quantities
+    (:func:`csgene_kernels.omp.code_residuals`, n·k² work) instead of the residual X − WU.
+    Returns (indices, values, k, fit).
     """
     gram = np.ascontiguousarray(components @ components.T)
     kern = kern or kernels("cpu")
     dty = np.ascontiguousarray(X @ components.T)
+    y_sq_norms = np.einsum("ij,ij->i", X, X, dtype=np.float64)
     best = None
     for k in range(k_max, k_min - 1, -1):
         indices, values = kern.omp_gram(gram, dty, k)
-        fit = fit_fraction(X, indices, values, components, x_sq_total, kern)
+        residual = code_residuals(gram, dty, y_sq_norms, np.asarray(indices), np.asarray(values))
+        fit = 1.0 - float(residual.sum()) / x_sq_total
         if fit < min_fit and best is not None:
             break
         best = (indices, values, k, fit)
