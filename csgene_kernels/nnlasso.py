@@ -463,7 +463,8 @@ def squared_residuals(gram, cov, x_sq_norms, coef):
     """
     coef = np.ascontiguousarray(coef)
     out = np.empty(coef.shape[0], dtype=np.float64)
-    _squared_residuals_kernel(np.ascontiguousarray(gram, dtype=coef.dtype), np.ascontiguousarray(cov, dtype=coef.dtype),
+    _squared_residuals_kernel(np.ascontiguousarray(gram, dtype=coef.dtype),
+                              np.ascontiguousarray(cov, dtype=coef.dtype),
                               np.ascontiguousarray(x_sq_norms, dtype=np.float64), coef, out)
     return out
 

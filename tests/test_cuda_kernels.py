@@ -177,14 +177,27 @@ def test_nnlasso_gram_matches_cpu(kc):
     lam = rng.uniform(0.05, 2.0, size=cov.shape[0])
     coef, n_iter = kc.nnlasso_gram(gram, cov, norms, lam, tol=1e-8)
     coef_cpu, n_iter_cpu = nnlasso_cpu.nnlasso_gram(gram, cov, norms, lam, tol=1e-8)
-    np.testing.assert_allclose(coef, coef_cpu, rtol=1e-8, atol=1e-10)
-    np.testing.assert_array_equal(n_iter, n_iter_cpu)
+    # the CPU kernel takes face steps after FACE_STEP_AFTER sweeps and the twin does not, so a
+    # target still running then is solved by different steps: equal within the tolerance
+    _assert_same_lasso_objective(gram, cov, norms, lam, coef, coef_cpu, tol=1e-8)
+    assert np.all(n_iter_cpu <= n_iter)
     assert np.all(coef >= 0) and np.all(coef[:, 2] == 0)
     init = np.abs(rng.standard_normal(cov.shape)) - 0.3  # negative entries are clipped
     coef, n_iter = kc.nnlasso_gram(gram, cov, norms, 0.3, init=init, max_iter=3)
     coef_cpu, n_iter_cpu = nnlasso_cpu.nnlasso_gram(gram, cov, norms, 0.3, init=init, max_iter=3)
     np.testing.assert_allclose(coef, coef_cpu, rtol=1e-8, atol=1e-10)
     np.testing.assert_array_equal(n_iter, n_iter_cpu)
+
+
+def _assert_same_lasso_objective(gram, cov, norms, lam, coef, coef_cpu, tol):
+    """Both solutions meet the duality-gap tolerance, so their objectives (from the Gram
+    quantities the kernels saw) agree within it."""
+    lam = np.broadcast_to(lam, (cov.shape[0],))
+    for t in range(cov.shape[0]):
+        ours, cpu = (0.5 * (norms[t] - 2 * cov[t] @ u + u @ gram @ u) + lam[t] * u.sum()
+                     for u in (coef[t], coef_cpu[t]))
+        assert abs(ours - cpu) <= tol * norms[t] + 1e-12 * abs(cpu)
+    np.testing.assert_allclose(coef, coef_cpu, rtol=1e-3, atol=1e-4 * max(1.0, np.abs(coef_cpu).max()))
 
 
 def _check_constrained(kc, eps_factors, warm_start):
@@ -194,15 +207,17 @@ def _check_constrained(kc, eps_factors, warm_start):
     options = dict(tol=1e-6, max_iter=50, rtol_search=1e-2)
     coef, lam, feasible = kc.nnlasso_constrained_gram(gram, cov, norms, eps, **options)
     coef_cpu, lam_cpu, feasible_cpu = nnlasso_cpu.nnlasso_constrained_gram(gram, cov, norms, eps, **options)
+    # face steps on the CPU only (see test_nnlasso_gram_matches_cpu): equal within the inner
+    # solves' tolerance (1e-6), not bit for bit
     np.testing.assert_array_equal(feasible, feasible_cpu)
-    np.testing.assert_allclose(lam, lam_cpu, rtol=1e-6)
-    np.testing.assert_allclose(coef, coef_cpu, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(lam, lam_cpu, rtol=1e-4)
+    np.testing.assert_allclose(coef, coef_cpu, rtol=1e-3, atol=1e-4)
     if warm_start:
         coef, lam, _ = kc.nnlasso_constrained_gram(gram, cov, norms, eps, init=coef_cpu, **options)
         coef_cpu, lam_cpu, _ = nnlasso_cpu.nnlasso_constrained_gram(gram, cov, norms, eps,
                                                                     init=coef_cpu, **options)
-        np.testing.assert_allclose(lam, lam_cpu, rtol=1e-6)
-        np.testing.assert_allclose(coef, coef_cpu, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(lam, lam_cpu, rtol=1e-4)
+        np.testing.assert_allclose(coef, coef_cpu, rtol=1e-3, atol=1e-4)
     return coef, feasible
 
 

@@ -163,7 +163,8 @@ def _random_activities_problem(n_samples, m, n_targets, seed, dtype=np.float64):
     coordinate descent needs hundreds of sweeps) and nonnegative sparse targets."""
     rng = np.random.default_rng(seed)
     W = rng.random((n_samples, m))
-    X = np.maximum(rng.standard_normal((n_samples, n_targets)), 0.0) * (rng.random((n_samples, n_targets)) < 0.3)
+    X = np.maximum(rng.standard_normal((n_samples, n_targets)), 0.0)
+    X *= rng.random((n_samples, n_targets)) < 0.3
     return W.astype(dtype), X.astype(dtype)
 
 
