@@ -251,3 +251,63 @@ def test_cli_fit_out_of_core_then_recover(data, tmp_path, capsys):
     assert io.read(tmp_path / "X.csv").X.shape == (4, N_GENES)
     status = main(["fit", str(gen2), "--out-of-core", "--samples", "10", "--out", str(tmp_path / "n.h5")])
     assert status == 2 and "drop --samples" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- block tasks against dense algebra
+
+
+def _random_codes(rng, n, m, k):
+    indices = np.stack([rng.choice(m, size=k, replace=False) for _ in range(n)])
+    values = rng.standard_normal((n, k))
+    values[0] = 0.0  # a sample with empty codes
+    return indices, values
+
+
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-10), (np.float32, 2e-4)])
+def test_sketch_pass_products_equal_explicit_residual_centred_rows(dtype, rtol):
+    """Passes after the first form Rᵀ(R Q) from products with the block; compare with R built densely."""
+    from csgene.outofcore.lowrank import SketchTask
+
+    rng = np.random.default_rng(7)
+    n, g, m, start = 40, 25, 6, 100
+    X = (rng.random((n, g)) * 3).astype(dtype)
+    U = rng.standard_normal((m, g))
+    indices, values = _random_codes(rng, start + n, m, 3)
+    rows = rng.random(start + n) < 0.7
+    mean = rng.standard_normal(g)
+    sketches = [Sketch("plain", 4), Sketch("centred", 5, mean=mean, seed=1),
+                Sketch("residual-kept", 3, residual=True, rows=rows, mean=mean, seed=2),
+                Sketch("residual", 6, residual=True, seed=3)]
+    bases = {s.name: s.start(g) for s in sketches}
+    task = SketchTask(sketches, bases, U, indices, values)
+    got = task(X, start, start + n, task.block_inputs(0, start, start + n))
+    codes = np.zeros((start + n, m))
+    np.put_along_axis(codes, indices, values, axis=1)
+    X64 = X.astype(np.float64)
+    for s in sketches:
+        R = X64 - (codes[start:] @ U if s.residual else 0.0) - (s.mean if s.mean is not None else 0.0)
+        if s.rows is not None:
+            R = R[s.rows[start:]]
+        expected = R.T @ (R @ bases[s.name])
+        np.testing.assert_allclose(got[f"{s.name}/Z"], expected, rtol=0, atol=rtol * np.abs(expected).max(),
+                                   err_msg=s.name)
+
+
+def test_smaf_w_step_residuals_and_sums_equal_dense_algebra():
+    from csgene.outofcore.smaf import WStepTask
+
+    rng = np.random.default_rng(3)
+    n, g, m = 30, 20, 8
+    X = rng.random((n, g))
+    U = np.abs(rng.standard_normal((m, g)))
+    mean = rng.random(g)
+    task = WStepTask(U, 4, 2, mean, "cpu")
+    got = task(X, 0, n, None)
+    Xc = X - mean
+    for k in task.ks:
+        W = np.zeros((n, m))
+        np.put_along_axis(W, np.where(got[f"{k}/indices"] < 0, 0, got[f"{k}/indices"]), got[f"{k}/values"], axis=1)
+        residual = Xc - W @ U
+        assert float(got[f"{k}/residual"]) == pytest.approx(np.sum(residual**2), rel=1e-10)
+        np.testing.assert_allclose(got[f"{k}/cov"], Xc.T @ W, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(got[f"{k}/gram"], W.T @ W, rtol=1e-12, atol=1e-12)
