@@ -10,6 +10,7 @@ with ours on the first targets in extra_info (``max_rel_objective_gap``).
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -24,6 +25,8 @@ import naive  # tests/naive.py, put on sys.path by benchmarks/conftest.py
 
 N_SAMPLES, N_TARGETS, N_MODULES, K_ACTIVE = 2_000, 5_000, 500, 10
 TOL = 1e-6
+#: λ as a fraction of the targets' median λ_max (``CSGENE_BENCH_LAMBDA``; issue 17 names 0.05)
+LAMBDA_FRACTION = float(os.environ.get("CSGENE_BENCH_LAMBDA", "0.1"))
 CASE = "nnlasso_smaf_u_step"
 SHAPE = f"g={N_TARGETS},m={N_MODULES},n={N_SAMPLES}"
 N_CHECKED = 200  # targets whose objectives are compared across sides
@@ -34,7 +37,7 @@ def u_step():
     """Design W (n, m), targets X (n, g), λ, and our reference answer (also warms the JIT)."""
     problem = make_sparse_problem(N_SAMPLES, N_TARGETS, N_MODULES, K_ACTIVE, seed=0)
     W, X = problem.W, problem.X
-    lam = 0.1 * float(np.median((X.T @ W).max(axis=1)))
+    lam = LAMBDA_FRACTION * float(np.median((X.T @ W).max(axis=1)))
     nnlasso(W[:50], X[:50, :300], lam)  # compile / load cache with the same dtypes and layouts
     coef, n_iter = nnlasso(W, X, lam, tol=TOL)
     return W, X, lam, coef, n_iter
