@@ -58,10 +58,7 @@ def read_samples(ds, sample_axis: int, start: int, stop: int, dtype, *, threads:
         return out
     chunk_shape = ds.chunks
     s_chunk, g_chunk = chunk_shape[sample_axis], chunk_shape[1 - sample_axis]
-    tasks = []
-    for s0 in range(start - start % s_chunk, stop, s_chunk):
-        for g0 in range(0, n_genes, g_chunk):
-            tasks.append((s0, g0))
+    chunks = [(s0, g0) for s0 in range(start - start % s_chunk, stop, s_chunk) for g0 in range(0, n_genes, g_chunk)]
     fallback = []
 
     def fetch(s0, g0):
@@ -85,19 +82,15 @@ def read_samples(ds, sample_axis: int, start: int, stop: int, dtype, *, threads:
             part = chunk[a - s0:b - s0, : g1 - g0] if sample_axis == 0 else chunk[: g1 - g0, a - s0:b - s0].T
         out[a - start:b - start, g0:g1] = part
 
-    def work(item):
-        s0, g0, raw = item
-        place(s0, g0, raw)
-
     # fetching raw bytes is serial (h5py's lock); inflating and copying run in parallel
     with ThreadPoolExecutor(max_workers=max(1, int(threads))) as pool:
         futures = []
-        for s0, g0 in tasks:
+        for s0, g0 in chunks:
             raw = fetch(s0, g0)
             if raw is None:
                 fallback.append((s0, g0))
                 continue
-            futures.append(pool.submit(work, (s0, g0, raw)))
+            futures.append(pool.submit(place, s0, g0, raw))
         for future in futures:
             future.result()
     for s0, g0 in fallback:

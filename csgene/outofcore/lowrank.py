@@ -146,22 +146,18 @@ class SketchTask(CodesInput):
                 out[f"{s.name}/Z"] = R.T @ (R @ self.bases[s.name].astype(R.dtype))
                 out[f"{s.name}/sq"] = np.einsum("ij,ij->j", R, R, dtype=np.float64)
             return out
-        dtype = X.dtype
-        bases = [self.bases[s.name] for s in self.sketches]
-        Q = np.concatenate(bases, axis=1).astype(dtype, copy=False)
-        edges = np.cumsum([0] + [b.shape[1] for b in bases])
-        codes = U = None
-        if any(s.residual for s in self.sketches):
+        Q, U, edges, UQ, mean_Q = self._block_invariants(X.dtype)
+        codes = None
+        if U is not None:
             indices, values = inputs
-            codes = codes_to_dense(indices, values, self.components.shape[0]).astype(dtype, copy=False)
-            U = self.components.astype(dtype, copy=False)
+            codes = codes_to_dense(indices, values, self.components.shape[0]).astype(X.dtype, copy=False)
         P = X @ Q
         for i, s in enumerate(self.sketches):
             part = P[:, edges[i]:edges[i + 1]]
             if s.residual:
-                part -= codes @ (U @ Q[:, edges[i]:edges[i + 1]])
+                part -= codes @ UQ[i]
             if s.mean is not None:
-                part -= (s.mean @ bases[i]).astype(dtype)
+                part -= mean_Q[i]
             if s.rows is not None:
                 part[~s.rows[start:stop]] = 0
         Z = X.T @ P
@@ -169,11 +165,29 @@ class SketchTask(CodesInput):
         for i, s in enumerate(self.sketches):
             part, z = P[:, edges[i]:edges[i + 1]], Z[:, edges[i]:edges[i + 1]].astype(np.float64)
             if s.residual:
-                z -= U.T.astype(np.float64) @ (codes.T @ part).astype(np.float64)
+                z -= self.components.T @ (codes.T @ part).astype(np.float64)
             if s.mean is not None:
                 z -= np.outer(s.mean, part.sum(axis=0, dtype=np.float64))
             out[f"{s.name}/Z"] = z
         return out
+
+    def _block_invariants(self, dtype):
+        """The stacked bases, the components, ``U Q`` and ``μᵀQ`` per sketch in ``dtype``, made once per pass."""
+        cached = self.__dict__.get("_invariants")
+        if cached is None or cached[0] != dtype:
+            bases = [self.bases[s.name] for s in self.sketches]
+            Q = np.concatenate(bases, axis=1).astype(dtype, copy=False)
+            edges = np.cumsum([0] + [b.shape[1] for b in bases])
+            residual = any(s.residual for s in self.sketches)
+            U = self.components.astype(dtype, copy=False) if residual else None
+            UQ = [U @ Q[:, edges[i]:edges[i + 1]] if s.residual else None for i, s in enumerate(self.sketches)]
+            mean_Q = [None if s.mean is None else (s.mean @ base).astype(dtype)
+                      for s, base in zip(self.sketches, bases)]
+            cached = self._invariants = (dtype, Q, U, edges, UQ, mean_Q)
+        return cached[1:]
+
+    def __getstate__(self):  # workers rebuild the cache; it would double what is sent per block
+        return {k: v for k, v in self.__dict__.items() if k != "_invariants"}
 
 
 class ProjectionTask(CodesInput):

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from csgene_kernels.omp import codes_to_dense
+from csgene_kernels.omp import code_residuals, codes_to_dense
 
 from .._device import kernels
 from .._random import check_random_state
@@ -55,13 +55,15 @@ class InitTask:
 class WStepTask:
     """Pass t >= 1: OMP with every candidate k on the block; residual energies and next U-step sums.
 
-    The residual energy of each k comes from Gram quantities, ``‖x − w U‖² = ‖x‖² − 2 w·(U x) +
-    wᵀ(U Uᵀ)w`` (per sample, in float64), and the candidates' ``XᵀW`` are one product with the
-    block, so a pass costs two products with the block whatever the number of candidates.
+    The residual energy of each k comes from Gram quantities
+    (:func:`csgene_kernels.omp.code_residuals`, as in the in-memory W-step), and the candidates'
+    ``XᵀW`` are one product with the block, so a pass costs two products with the block whatever
+    the number of candidates.
     """
 
     def __init__(self, components, k_max, k_min, mean, device):
         self.components = components
+        self.gram = np.ascontiguousarray(components @ components.T)
         self.ks = list(range(k_max, k_min - 1, -1))
         self.mean = mean
         self.device = device
@@ -72,22 +74,19 @@ class WStepTask:
 
     def __call__(self, X, start, stop, inputs):
         kern = kernels(self.device)
-        U = self.components
+        U, gram = self.components, self.gram
         m = U.shape[0]
         Xc = np.ascontiguousarray(X - self.mean) if np.any(self.mean) else X
-        gram = np.ascontiguousarray(U @ U.T)
         dty = np.ascontiguousarray(Xc @ U.T)
         x_sq = np.einsum("ij,ij->i", Xc, Xc, dtype=np.float64)
-        gram64, dty64 = gram.astype(np.float64), dty.astype(np.float64)
         out = {}
         codes = np.empty((len(Xc), m * len(self.ks)), dtype=Xc.dtype)
         for c, k in enumerate(self.ks):
             indices, values = kern.omp_gram(gram, dty, k)
             W = codes_to_dense(indices, values, m)
-            W64 = W.astype(np.float64)
-            explained = 2.0 * np.einsum("ij,ij->", W64, dty64) - np.einsum("ij,ij->", W64 @ gram64, W64)
             codes[:, c * m:(c + 1) * m] = W
-            out.update({f"{k}/gram": W.T @ W, f"{k}/residual": np.asarray(float(x_sq.sum()) - explained),
+            residual = code_residuals(gram, dty, x_sq, indices, values).sum()
+            out.update({f"{k}/gram": W.T @ W, f"{k}/residual": np.asarray(residual),
                         f"{k}/indices": indices, f"{k}/values": values})
         cov = Xc.T @ codes
         for c, k in enumerate(self.ks):
